@@ -1,1 +1,834 @@
-//! (in progress)
+//! The prober: tries flows and reports what it observed.
+//!
+//! Probes of one source host run from inside that host's network namespace
+//! ([`probe_from`], via [`crate::netns::run_in`] and a current-thread tokio
+//! runtime on the namespace's dedicated thread), so that they leave through
+//! the host's own interfaces, routes and rules exactly like its traffic would.
+//! All probes of one source run concurrently, up to a bound; a batch in which
+//! every probe is dropped therefore takes about one timeout, not one per probe.
+//! The targets come from the caller; the prober never invents an address.
+//!
+//! What each [`Observed`] means:
+//!
+//! * [`Observed::Open`]: a TCP connection was accepted (or a UDP datagram was
+//!   answered) and the answer carried a seglab identity, recorded as the
+//!   `responder`: which lab host and which service (or the catch-all) spoke.
+//! * [`Observed::Rejected`]: the flow was actively refused: a TCP reset
+//!   (`ECONNREFUSED`), or an ICMP destination-unreachable (net, host, port,
+//!   prohibited, ...), or a local refusal on the source (no route, its own
+//!   filter). The `detail` says which, and for ICMP which router or host sent
+//!   it (read from the socket's error queue, `IP_RECVERR`).
+//! * [`Observed::Blocked`]: nothing came back within the timeout: the packets
+//!   were silently dropped somewhere.
+//! * [`Observed::HostDown`]: an ICMP host-unknown (`EHOSTDOWN`).
+//! * [`Observed::Error`]: something else: the peer connected but sent no
+//!   identity (not a seglab stub), or a local error (out of sockets, ...);
+//!   `detail` has the reason.
+//!
+//! TCP probes close with `SO_LINGER` 0, i.e. with a reset: no TIME_WAIT is
+//! left on either side, which matters when thousands of probes go to the same
+//! destination port. UDP sockets set `IP_RECVERR`, without which Linux does
+//! not report ICMP net/host-unreachable to a UDP socket at all (they are "soft"
+//! errors) and a rejected datagram would look blocked.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+
+use crate::netns::{self, NetnsError};
+use crate::node::{Identity, Proto};
+
+/// At most this many bytes of an answer are read while looking for an identity.
+pub const MAX_ANSWER: usize = 512;
+
+/// One flow to try.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProbeTarget {
+    /// The caller's reference; echoed in the [`Observation`].
+    pub id: usize,
+    pub dst: Ipv4Addr,
+    pub proto: Proto,
+    pub port: u16,
+}
+
+/// What a probe saw. See the module documentation.
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Observed {
+    Open,
+    Blocked,
+    Rejected,
+    HostDown,
+    Error,
+}
+
+impl Observed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Observed::Open => "open",
+            Observed::Blocked => "blocked",
+            Observed::Rejected => "rejected",
+            Observed::HostDown => "host-down",
+            Observed::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of one probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// [`ProbeTarget::id`].
+    pub id: usize,
+    pub observed: Observed,
+    /// Who answered (for [`Observed::Open`]).
+    pub responder: Option<Identity>,
+    /// Why, in words: the errno, the ICMP type and its sender, a timeout, or
+    /// what came back instead of an identity.
+    pub detail: Option<String>,
+    /// From the start of this probe to its verdict.
+    pub elapsed: Duration,
+}
+
+/// The datagram a UDP probe sends.
+pub fn udp_payload(port: u16) -> String {
+    format!("SEGLAB-PROBE port={port}\n")
+}
+
+/// Runs every probe from inside the network namespace of `pid` (the source
+/// host's container). See [`run_probes`].
+pub async fn probe_from(
+    pid: u32,
+    targets: Vec<ProbeTarget>,
+    timeout: Duration,
+    concurrency: usize,
+) -> Result<Vec<Observation>, NetnsError> {
+    let result = netns::run_in(pid, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok::<_, io::Error>(rt.block_on(run_probes(targets, timeout, concurrency)))
+    })
+    .await?;
+    result.map_err(|source| NetnsError::Io {
+        pid,
+        context: "cannot start the probe runtime".to_string(),
+        source,
+    })
+}
+
+/// Runs every probe from the current network namespace, at most `concurrency`
+/// at a time (further capped by the file descriptor limit), and returns the
+/// observations in the order of `targets`.
+pub async fn run_probes(
+    targets: Vec<ProbeTarget>,
+    timeout: Duration,
+    concurrency: usize,
+) -> Vec<Observation> {
+    // Two descriptors per probe in flight (TCP keeps a duplicate to read the
+    // error queue), plus headroom for the rest of seglab.
+    let budget = usize::try_from(raise_nofile_limit().saturating_sub(256) / 2).unwrap_or(1);
+    let concurrency = concurrency.min(budget).max(1);
+    let mut observations: Vec<(usize, Observation)> = stream::iter(targets.into_iter().enumerate())
+        .map(|(index, target)| async move { (index, probe(target, timeout).await) })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    observations.sort_unstable_by_key(|(index, _)| *index);
+    observations.into_iter().map(|(_, o)| o).collect()
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit, once per process, and
+/// returns the resulting soft limit.
+fn raise_nofile_limit() -> u64 {
+    static LIMIT: OnceLock<u64> = OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let mut rl = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain syscalls on a local struct.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
+                return 1024;
+            }
+            if rl.rlim_cur < rl.rlim_max {
+                let wanted = libc::rlimit {
+                    // An infinite hard limit is still capped by fs.nr_open.
+                    rlim_cur: rl.rlim_max.min(1 << 20),
+                    rlim_max: rl.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                    tracing::debug!(
+                        from = rl.rlim_cur,
+                        to = wanted.rlim_cur,
+                        "raised RLIMIT_NOFILE"
+                    );
+                    rl = wanted;
+                }
+            }
+        }
+        rl.rlim_cur
+    })
+}
+
+/// What one probe concluded, before timing.
+struct Verdict {
+    observed: Observed,
+    responder: Option<Identity>,
+    detail: Option<String>,
+}
+
+impl Verdict {
+    fn open(identity: Identity) -> Verdict {
+        Verdict {
+            observed: Observed::Open,
+            responder: Some(identity),
+            detail: None,
+        }
+    }
+
+    fn with(observed: Observed, detail: impl Into<String>) -> Verdict {
+        Verdict {
+            observed,
+            responder: None,
+            detail: Some(detail.into()),
+        }
+    }
+
+    fn blocked(timeout: Duration) -> Verdict {
+        Verdict::with(Observed::Blocked, format!("no answer within {timeout:?}"))
+    }
+}
+
+async fn probe(target: ProbeTarget, timeout: Duration) -> Observation {
+    let start = Instant::now();
+    let dst = SocketAddrV4::new(target.dst, target.port);
+    let verdict = match target.proto {
+        Proto::Tcp => probe_tcp(dst, timeout).await,
+        Proto::Udp => probe_udp(dst, timeout).await,
+    };
+    Observation {
+        id: target.id,
+        observed: verdict.observed,
+        responder: verdict.responder,
+        detail: verdict.detail,
+        elapsed: start.elapsed(),
+    }
+}
+
+async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
+    let socket = match TcpSocket::new_v4() {
+        Ok(s) => s,
+        Err(e) => {
+            return Verdict::with(Observed::Error, format!("cannot create a TCP socket: {e}"))
+        }
+    };
+    if let Err(e) = socket.set_zero_linger() {
+        return Verdict::with(Observed::Error, format!("cannot set SO_LINGER: {e}"));
+    }
+    // Best effort: the ICMP error details, read back through a duplicate of
+    // the descriptor because a failing `connect` consumes the socket.
+    let _ = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv4RecvErr, &true);
+    let errqueue = socket.as_fd().try_clone_to_owned().ok();
+    let stream = match tokio::time::timeout(timeout, socket.connect(SocketAddr::V4(dst))).await {
+        Err(_) => return Verdict::blocked(timeout),
+        Ok(Err(e)) => {
+            return refused(
+                Proto::Tcp,
+                "connect",
+                &e,
+                errqueue.as_ref().map(|fd| fd.as_fd()),
+            )
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    drop(errqueue);
+    read_identity(stream, timeout).await
+}
+
+/// Reads the first line of what a connected peer says and looks for an identity.
+async fn read_identity(mut stream: TcpStream, timeout: Duration) -> Verdict {
+    let mut buf = [0u8; MAX_ANSWER];
+    let mut len = 0;
+    let read = tokio::time::timeout(timeout, async {
+        loop {
+            let n = stream.read(&mut buf[len..]).await?;
+            if n == 0 {
+                return Ok::<_, io::Error>(true); // EOF
+            }
+            len += n;
+            if buf[..len].contains(&b'\n') || len == buf.len() {
+                return Ok(false);
+            }
+        }
+    })
+    .await;
+    // Only complete lines count: a line cut short could carry a cut-off port.
+    let eof = matches!(read, Ok(Ok(true)));
+    let complete = if eof {
+        len
+    } else {
+        buf[..len]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1)
+    };
+    if let Some(identity) = Identity::parse(&String::from_utf8_lossy(&buf[..complete])) {
+        return Verdict::open(identity);
+    }
+    let got = if len == 0 {
+        String::new()
+    } else {
+        format!(" (got {})", snippet(&buf[..len]))
+    };
+    let detail = match read {
+        Err(_) => format!("connected, but no identity within {timeout:?}{got}"),
+        Ok(Err(e)) => format!("connected, but no identity: {e}{got}"),
+        Ok(Ok(true)) => format!("connected, but the peer closed without an identity{got}"),
+        Ok(Ok(false)) => format!("connected, but no identity{got}"),
+    };
+    Verdict::with(Observed::Error, detail)
+}
+
+async fn probe_udp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
+    let socket = match UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).await {
+        Ok(s) => s,
+        Err(e) => {
+            return Verdict::with(Observed::Error, format!("cannot create a UDP socket: {e}"))
+        }
+    };
+    // Without it, ICMP net/host-unreachable never reach a UDP socket.
+    if let Err(e) =
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv4RecvErr, &true)
+    {
+        return Verdict::with(Observed::Error, format!("cannot set IP_RECVERR: {e}"));
+    }
+    if let Err(e) = socket.connect(SocketAddr::V4(dst)).await {
+        return refused(Proto::Udp, "connect", &e, Some(socket.as_fd()));
+    }
+    let payload = udp_payload(dst.port());
+    let mut buf = [0u8; MAX_ANSWER];
+    let exchange = tokio::time::timeout(timeout, async {
+        socket
+            .send(payload.as_bytes())
+            .await
+            .map_err(|e| ("send", e))?;
+        socket.recv(&mut buf).await.map_err(|e| ("recv", e))
+    })
+    .await;
+    match exchange {
+        Err(_) => Verdict::blocked(timeout),
+        Ok(Err((op, e))) => refused(Proto::Udp, op, &e, Some(socket.as_fd())),
+        Ok(Ok(n)) => match Identity::parse(&String::from_utf8_lossy(&buf[..n])) {
+            Some(identity) => Verdict::open(identity),
+            None => Verdict::with(
+                Observed::Error,
+                format!(
+                    "answered, but with no identity (got {})",
+                    snippet(&buf[..n])
+                ),
+            ),
+        },
+    }
+}
+
+/// Classifies a failed `op` on a probe socket.
+fn refused(proto: Proto, op: &str, e: &io::Error, errqueue: Option<BorrowedFd<'_>>) -> Verdict {
+    let icmp = errqueue.and_then(read_icmp_error);
+    let how = |fallback: &str| match &icmp {
+        Some(icmp) => format!("{e}: {icmp}"),
+        None => format!("{e}: {fallback}"),
+    };
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => Verdict::with(
+            Observed::Rejected,
+            how(match proto {
+                Proto::Tcp => "TCP reset",
+                Proto::Udp => "ICMP port-unreachable",
+            }),
+        ),
+        Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EACCES | libc::EPERM) => {
+            Verdict::with(Observed::Rejected, how("refused on the source host itself"))
+        }
+        Some(libc::EHOSTDOWN) => Verdict::with(Observed::HostDown, how("host down")),
+        _ => Verdict::with(Observed::Error, format!("{op}: {e}")),
+    }
+}
+
+/// The last ICMP error the kernel queued on a socket with `IP_RECVERR`.
+struct IcmpError {
+    kind: u8,
+    code: u8,
+    from: Option<Ipv4Addr>,
+}
+
+impl std::fmt::Display for IcmpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The names nft's `reject with icmp type ...` uses.
+        let name = match (self.kind, self.code) {
+            (3, 0) => "net-unreachable",
+            (3, 1) => "host-unreachable",
+            (3, 2) => "prot-unreachable",
+            (3, 3) => "port-unreachable",
+            (3, 4) => "frag-needed",
+            (3, 6) => "net-unknown",
+            (3, 7) => "host-unknown",
+            (3, 9) => "net-prohibited",
+            (3, 10) => "host-prohibited",
+            (3, 13) => "admin-prohibited",
+            (11, _) => "time-exceeded",
+            _ => "",
+        };
+        if name.is_empty() {
+            write!(f, "ICMP type {} code {}", self.kind, self.code)?;
+        } else {
+            write!(f, "ICMP {name}")?;
+        }
+        if let Some(from) = self.from {
+            write!(f, " from {from}")?;
+        }
+        Ok(())
+    }
+}
+
+fn read_icmp_error(fd: BorrowedFd<'_>) -> Option<IcmpError> {
+    use std::os::fd::AsRawFd;
+
+    // Room for one `IP_RECVERR` message: the extended error and the offender.
+    #[repr(C, align(8))]
+    struct Control([u8; 128]);
+    let mut control = Control([0; 128]);
+    let mut data = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer in it refers to a live local
+    // buffer of the stated length, and the CMSG_* macros stay within
+    // `msg_controllen` as the kernel filled it in.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.0.as_mut_ptr().cast();
+        msg.msg_controllen = control.0.len();
+        let n = libc::recvmsg(
+            fd.as_raw_fd(),
+            &mut msg,
+            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+        );
+        if n < 0 {
+            return None;
+        }
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::IPPROTO_IP && (*cmsg).cmsg_type == libc::IP_RECVERR {
+                let ee = libc::CMSG_DATA(cmsg) as *const libc::sock_extended_err;
+                let ee_val = std::ptr::read_unaligned(ee);
+                if ee_val.ee_origin != libc::SO_EE_ORIGIN_ICMP {
+                    return None;
+                }
+                let offender = libc::SO_EE_OFFENDER(ee) as *const libc::sockaddr_in;
+                let offender = std::ptr::read_unaligned(offender);
+                let from = (offender.sin_family == libc::AF_INET as libc::sa_family_t)
+                    .then(|| Ipv4Addr::from(u32::from_be(offender.sin_addr.s_addr)));
+                return Some(IcmpError {
+                    kind: ee_val.ee_type,
+                    code: ee_val.ee_code,
+                    from,
+                });
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    None
+}
+
+/// A short, printable excerpt of what came back.
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let mut out: String = text.chars().take(80).collect::<String>();
+    if text.chars().count() > 80 {
+        out.push('…');
+    }
+    format!("{:?}", out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::netns::tests::TestNs;
+    use crate::node::Greeting;
+    use tokio::io::AsyncWriteExt;
+
+    const T: Duration = Duration::from_millis(500);
+
+    fn identity(proto: Proto, port: u16) -> Identity {
+        Identity {
+            lab: "t1".into(),
+            host: "ams".into(),
+            service: "console".into(),
+            proto,
+            port,
+        }
+    }
+
+    fn target(id: usize, proto: Proto, port: u16) -> ProbeTarget {
+        ProbeTarget {
+            id,
+            dst: Ipv4Addr::LOCALHOST,
+            proto,
+            port,
+        }
+    }
+
+    /// Serves `answer` to every TCP connection on `listener`.
+    fn serve_tcp(listener: std::net::TcpListener, answer: Option<String>) {
+        listener.set_nonblocking(true).unwrap();
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    match answer {
+                        Some(a) => {
+                            let _ = conn.write_all(a.as_bytes()).await;
+                            let mut sink = [0u8; 16];
+                            let _ = conn.read(&mut sink).await;
+                        }
+                        // Says nothing and keeps the connection open.
+                        None => tokio::time::sleep(Duration::from_secs(10)).await,
+                    }
+                });
+            }
+        });
+    }
+
+    fn tcp_listener(backlog: u32) -> std::net::TcpListener {
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        socket.listen(backlog).unwrap().into_std().unwrap()
+    }
+
+    /// A port with nobody listening (bound, then released).
+    fn free_tcp_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    fn free_udp_port() -> u16 {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    /// Answers every datagram on `socket` with `answer(port)`.
+    fn serve_udp(socket: std::net::UdpSocket, answer: String) {
+        socket.set_nonblocking(true).unwrap();
+        let socket = UdpSocket::from_std(socket).unwrap();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 512];
+            while let Ok((_, from)) = socket.recv_from(&mut buf).await {
+                let _ = socket.send_to(answer.as_bytes(), from).await;
+            }
+        });
+    }
+
+    #[tokio::test]
+    async fn tcp_open_reports_the_responder() {
+        let listener = tcp_listener(128);
+        let port = listener.local_addr().unwrap().port();
+        for greeting in [Greeting::Plain, Greeting::Ssh, Greeting::Smtp] {
+            let listener = listener.try_clone().unwrap();
+            let id = identity(Proto::Tcp, port);
+            serve_tcp(listener, Some(id.greeting(greeting)));
+            let obs = run_probes(vec![target(7, Proto::Tcp, port)], T, 8).await;
+            assert_eq!(obs.len(), 1);
+            assert_eq!(obs[0].id, 7);
+            assert_eq!(obs[0].observed, Observed::Open, "{:?}", obs[0]);
+            assert_eq!(obs[0].responder, Some(id));
+        }
+    }
+
+    #[tokio::test]
+    async fn tcp_closed_port_is_rejected_by_reset() {
+        let port = free_tcp_port();
+        let obs = run_probes(vec![target(0, Proto::Tcp, port)], T, 8).await;
+        assert_eq!(obs[0].observed, Observed::Rejected, "{:?}", obs[0]);
+        assert!(
+            obs[0].detail.as_deref().unwrap().contains("TCP reset"),
+            "{:?}",
+            obs[0]
+        );
+        assert!(obs[0].elapsed < T);
+    }
+
+    #[tokio::test]
+    async fn tcp_without_identity_is_an_error() {
+        let silent = tcp_listener(16);
+        let silent_port = silent.local_addr().unwrap().port();
+        serve_tcp(silent, None);
+        let chatty = tcp_listener(16);
+        let chatty_port = chatty.local_addr().unwrap().port();
+        serve_tcp(chatty, Some("HTTP/1.1 400 Bad Request\r\n\r\n".into()));
+        let obs = run_probes(
+            vec![
+                target(0, Proto::Tcp, silent_port),
+                target(1, Proto::Tcp, chatty_port),
+            ],
+            T,
+            8,
+        )
+        .await;
+        assert_eq!(obs[0].observed, Observed::Error, "{:?}", obs[0]);
+        assert!(obs[0]
+            .detail
+            .as_deref()
+            .unwrap()
+            .contains("connected, but no identity"));
+        assert!(obs[0].elapsed >= T);
+        assert_eq!(obs[1].observed, Observed::Error, "{:?}", obs[1]);
+        assert!(
+            obs[1].detail.as_deref().unwrap().contains("HTTP/1.1 400"),
+            "{:?}",
+            obs[1]
+        );
+        assert!(obs[1].elapsed < T);
+    }
+
+    #[tokio::test]
+    async fn udp_open_reports_the_responder() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        let id = identity(Proto::Udp, port);
+        serve_udp(socket, id.greeting(Greeting::Plain));
+        let obs = run_probes(vec![target(3, Proto::Udp, port)], T, 8).await;
+        assert_eq!(obs[0].observed, Observed::Open, "{:?}", obs[0]);
+        assert_eq!(obs[0].responder, Some(id));
+    }
+
+    #[tokio::test]
+    async fn udp_closed_port_is_rejected_by_icmp() {
+        let port = free_udp_port();
+        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8).await;
+        assert_eq!(obs[0].observed, Observed::Rejected, "{:?}", obs[0]);
+        let detail = obs[0].detail.as_deref().unwrap();
+        assert!(
+            detail.contains("ICMP port-unreachable from 127.0.0.1"),
+            "{detail}"
+        );
+        assert!(obs[0].elapsed < T);
+    }
+
+    #[tokio::test]
+    async fn udp_reply_without_identity_is_an_error() {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = socket.local_addr().unwrap().port();
+        serve_udp(socket, "pong\n".into());
+        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8).await;
+        assert_eq!(obs[0].observed, Observed::Error, "{:?}", obs[0]);
+        assert!(obs[0].detail.as_deref().unwrap().contains("pong"));
+    }
+
+    #[tokio::test]
+    async fn results_keep_the_order_of_the_targets() {
+        // A slow probe first, fast ones after: completion order differs.
+        let silent = tcp_listener(16);
+        let silent_port = silent.local_addr().unwrap().port();
+        serve_tcp(silent, None);
+        let open = tcp_listener(16);
+        let open_port = open.local_addr().unwrap().port();
+        serve_tcp(
+            open,
+            Some(identity(Proto::Tcp, open_port).greeting(Greeting::Plain)),
+        );
+        let closed = free_tcp_port();
+        let targets = vec![
+            target(10, Proto::Tcp, silent_port),
+            target(11, Proto::Tcp, closed),
+            target(12, Proto::Tcp, open_port),
+            target(13, Proto::Udp, free_udp_port()),
+        ];
+        let obs = run_probes(targets, T, 8).await;
+        let got: Vec<_> = obs.iter().map(|o| (o.id, o.observed)).collect();
+        assert_eq!(
+            got,
+            vec![
+                (10, Observed::Error),
+                (11, Observed::Rejected),
+                (12, Observed::Open),
+                (13, Observed::Rejected),
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_thousand_concurrent_tcp_probes_are_all_open() {
+        let listener = tcp_listener(4096);
+        let port = listener.local_addr().unwrap().port();
+        let id = identity(Proto::Tcp, port);
+        serve_tcp(listener, Some(id.greeting(Greeting::Plain)));
+        let targets: Vec<_> = (0..1000).map(|i| target(i, Proto::Tcp, port)).collect();
+        let start = Instant::now();
+        let obs = run_probes(targets, Duration::from_secs(3), 1000).await;
+        let took = start.elapsed();
+        eprintln!("1000 open TCP probes on the host's loopback: {took:?}");
+        assert_eq!(obs.len(), 1000);
+        for (i, o) in obs.iter().enumerate() {
+            assert_eq!(o.id, i);
+            assert_eq!(o.observed, Observed::Open, "{o:?}");
+            assert_eq!(o.responder.as_ref(), Some(&id));
+        }
+    }
+
+    #[test]
+    fn observed_serializes_kebab_case() {
+        assert_eq!(
+            serde_json::to_string(&Observed::HostDown).unwrap(),
+            "\"host-down\""
+        );
+        assert_eq!(Observed::HostDown.to_string(), "host-down");
+    }
+
+    // In a throwaway namespace (see `netns::tests::TestNs`), only 127.0.0.1.
+
+    const DROP_5555: &str = "table inet probe_test {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    tcp dport 5555 drop
+    udp dport 5555 drop
+    tcp dport 5556 reject with icmp type admin-prohibited
+    udp dport 5556 reject with icmp type host-unreachable
+  }
+}
+";
+
+    #[tokio::test]
+    async fn probe_from_sees_the_namespace_rules() {
+        let ns = TestNs::new();
+        ns.lo_up().await;
+        crate::netns::nft_apply(ns.pid(), DROP_5555).await.unwrap();
+        // Listeners on 5555 inside the namespace: only the rule blocks them.
+        let (tcp, udp) = netns::run_in(ns.pid(), || {
+            (
+                std::net::TcpListener::bind("127.0.0.1:5555").unwrap(),
+                std::net::UdpSocket::bind("127.0.0.1:5555").unwrap(),
+            )
+        })
+        .await
+        .unwrap();
+        serve_tcp(
+            tcp,
+            Some(identity(Proto::Tcp, 5555).greeting(Greeting::Plain)),
+        );
+        serve_udp(udp, identity(Proto::Udp, 5555).greeting(Greeting::Plain));
+        let targets = vec![
+            target(0, Proto::Tcp, 5555),
+            target(1, Proto::Udp, 5555),
+            target(2, Proto::Tcp, 5556),
+            target(3, Proto::Udp, 5556),
+            target(4, Proto::Tcp, 5557),
+        ];
+        let start = Instant::now();
+        let obs = probe_from(ns.pid(), targets, T, 16).await.unwrap();
+        let took = start.elapsed();
+        let got: Vec<_> = obs.iter().map(|o| o.observed).collect();
+        assert_eq!(
+            got,
+            vec![
+                Observed::Blocked,
+                Observed::Blocked,
+                Observed::Rejected,
+                Observed::Rejected,
+                Observed::Rejected,
+            ],
+            "{obs:#?}"
+        );
+        for o in &obs[..2] {
+            assert!(
+                o.elapsed >= T && o.elapsed < T + Duration::from_millis(200),
+                "{o:?}"
+            );
+        }
+        assert!(took < T + Duration::from_millis(300), "{took:?}");
+        let detail = |i: usize| obs[i].detail.clone().unwrap();
+        assert!(
+            detail(2).contains("ICMP admin-prohibited from 127.0.0.1"),
+            "{}",
+            detail(2)
+        );
+        assert!(
+            detail(3).contains("ICMP host-unreachable from 127.0.0.1"),
+            "{}",
+            detail(3)
+        );
+        assert!(detail(4).contains("TCP reset"), "{}", detail(4));
+
+        // Without the rules, the same listeners answer.
+        crate::netns::nft_apply(ns.pid(), "flush ruleset\n")
+            .await
+            .unwrap();
+        let obs = probe_from(
+            ns.pid(),
+            vec![target(0, Proto::Tcp, 5555), target(1, Proto::Udp, 5555)],
+            T,
+            16,
+        )
+        .await
+        .unwrap();
+        assert_eq!(obs[0].observed, Observed::Open, "{:?}", obs[0]);
+        assert_eq!(obs[1].observed, Observed::Open, "{:?}", obs[1]);
+        assert_eq!(obs[1].responder, Some(identity(Proto::Udp, 5555)));
+    }
+
+    #[tokio::test]
+    async fn a_thousand_dropped_probes_take_about_one_timeout() {
+        let ns = TestNs::new();
+        ns.lo_up().await;
+        crate::netns::nft_apply(ns.pid(), DROP_5555).await.unwrap();
+        let targets: Vec<_> = (0..1000)
+            .map(|i| target(i, if i % 2 == 0 { Proto::Tcp } else { Proto::Udp }, 5555))
+            .collect();
+        let start = Instant::now();
+        let obs = probe_from(ns.pid(), targets, T, 1000).await.unwrap();
+        let took = start.elapsed();
+        eprintln!("1000 dropped probes in a namespace, timeout {T:?}: {took:?}");
+        assert!(obs.iter().all(|o| o.observed == Observed::Blocked));
+        assert!(took < 2 * T, "{took:?}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_source_is_not_found() {
+        let pid: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let err = probe_from(pid, vec![target(0, Proto::Tcp, 1)], T, 1)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, NetnsError::NotFound { .. }), "{err:?}");
+    }
+}

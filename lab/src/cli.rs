@@ -1,0 +1,434 @@
+//! The command line: argument definitions and what each command does with
+//! the library. `main.rs` only parses, runs and maps errors to exit codes.
+
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+use crate::lab::{self, RulesetOverride, UpOptions};
+use crate::offline::{self, PlanFormat};
+use crate::report::{self, Format};
+use crate::runtime::Runtime;
+use crate::testrun::{test_scenario, TestOptions};
+use crate::verify::{verify_lab, Report, VerifyOptions};
+use clap::{Parser, Subcommand};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "seglab",
+    version,
+    about = "Turn a network segmentation design into a live Docker lab and prove, probe by probe, that only the permitted flows succeed"
+)]
+pub struct Cli {
+    /// More logging (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the built-in scenarios.
+    List,
+    /// Check scenario files (or built-in names); report every problem, located.
+    Validate {
+        #[arg(required = true, value_name = "FILE|NAME")]
+        scenarios: Vec<String>,
+    },
+    /// Print the expected probe matrix of a scenario.
+    Plan {
+        scenario: String,
+        #[arg(long)]
+        phase: Option<String>,
+        #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+    /// Print a reference nft rule set derived from the policy.
+    Render {
+        scenario: String,
+        #[arg(long)]
+        gateway: Option<String>,
+        #[arg(long)]
+        phase: Option<String>,
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+    /// Bring a scenario up as a live lab.
+    Up {
+        scenario: String,
+        /// Lab name (default: the scenario's name and a random suffix).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        inputs: LabInputs,
+    },
+    /// Remove a lab (or all labs) by label; safe to repeat.
+    Down {
+        #[arg(required_unless_present_any = ["all", "images"], conflicts_with = "all")]
+        lab: Option<String>,
+        #[arg(long)]
+        all: bool,
+        /// Also remove seglab's node images.
+        #[arg(long)]
+        images: bool,
+    },
+    /// List labs, or show one lab's segments, gateways and hosts.
+    Status { lab: Option<String> },
+    /// Run a host program inside a lab node's network namespace.
+    Exec {
+        lab: String,
+        node: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Probe a running lab and judge every cell against the plan.
+    Verify {
+        lab: String,
+        #[arg(long)]
+        phase: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Up, verify every phase, down: the CI verb. No scenario: all built-in ones.
+    Test {
+        scenarios: Vec<String>,
+        #[command(flatten)]
+        inputs: LabInputs,
+        #[command(flatten)]
+        output: OutputArgs,
+        /// Leave the labs running.
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LabInputs {
+    /// Your own nft file: GATEWAY=FILE, GATEWAY@PHASE=FILE, GATEWAY@PHASE:close=FILE.
+    #[arg(long = "ruleset", value_name = "GATEWAY=FILE")]
+    pub rulesets: Vec<RulesetOverride>,
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OutputArgs {
+    #[arg(long, default_value = "table")]
+    pub format: Format,
+    /// Write the report here instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Probe timeout in milliseconds: a dropped probe costs exactly this.
+    #[arg(long, default_value_t = 500)]
+    pub timeout: u64,
+}
+
+impl OutputArgs {
+    fn verify(&self) -> VerifyOptions {
+        VerifyOptions {
+            timeout: Duration::from_millis(self.timeout.max(1)),
+            ..VerifyOptions::default()
+        }
+    }
+
+    fn emit(&self, reports: &[Report]) -> Result<String> {
+        let text = report::render(reports, self.format);
+        match &self.output {
+            None => Ok(text),
+            Some(path) => {
+                std::fs::write(path, &text)
+                    .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))?;
+                // Keep the people-readable summary on the terminal.
+                Ok(reports
+                    .iter()
+                    .map(report::summary_line)
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            }
+        }
+    }
+}
+
+/// What a command printed and whether verification passed.
+pub struct Outcome {
+    pub stdout: String,
+    pub failed: Option<String>,
+}
+
+impl From<String> for Outcome {
+    fn from(stdout: String) -> Outcome {
+        Outcome {
+            stdout,
+            failed: None,
+        }
+    }
+}
+
+fn progress_sink() -> impl Fn(&str) {
+    let bar = if std::io::stderr().is_terminal() {
+        let pb = indicatif::ProgressBar::new_spinner();
+        pb.enable_steady_tick(Duration::from_millis(100));
+        Some(pb)
+    } else {
+        None
+    };
+    move |step: &str| {
+        tracing::info!("{step}");
+        if let Some(pb) = &bar {
+            if step == "done" {
+                pb.finish_and_clear();
+            } else {
+                pb.set_message(step.to_string());
+            }
+        }
+    }
+}
+
+fn load_with(
+    scenario: &str,
+    inputs: &LabInputs,
+    strict: bool,
+) -> Result<crate::scenario::Scenario> {
+    let params = offline::parse_pairs(&inputs.params, "--param")?;
+    let mut sc = offline::load(scenario, &params)?;
+    lab::apply_overrides(&mut sc, &inputs.rulesets, strict)?;
+    Ok(sc)
+}
+
+pub async fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::List => Ok(offline::list_text().into()),
+        Command::Validate { scenarios } => Ok(offline::validate(&scenarios)?.into()),
+        Command::Plan {
+            scenario,
+            phase,
+            format,
+            params,
+        } => {
+            let sc = offline::load(&scenario, &offline::parse_pairs(&params, "--param")?)?;
+            let f = if format == "json" {
+                PlanFormat::Json
+            } else {
+                PlanFormat::Table
+            };
+            Ok(offline::plan_text(&sc, phase.as_deref(), f)?.into())
+        }
+        Command::Render {
+            scenario,
+            gateway,
+            phase,
+            params,
+        } => {
+            let sc = offline::load(&scenario, &offline::parse_pairs(&params, "--param")?)?;
+            Ok(offline::render_text(&sc, gateway.as_deref(), phase.as_deref())?.into())
+        }
+        Command::Up {
+            scenario,
+            name,
+            inputs,
+        } => {
+            let sc = load_with(&scenario, &inputs, true)?;
+            let name = name.unwrap_or_else(|| lab::fresh_name(&sc.name));
+            lab::check_lab_name(&name)?;
+            let rt = Runtime::connect().await?;
+            let opts = UpOptions {
+                node_binary: lab::default_node_binary()?,
+            };
+            let cancel = Cancel::on_signals();
+            let progress = progress_sink();
+            let info =
+                lab::up_or_clean(&rt, &name, &sc, &opts, &progress, cancel.cancelled()).await;
+            progress("done");
+            let info = info?;
+            Ok(format!(
+                "lab {name} is up ({} nodes); seglab verify {name}; seglab down {name}",
+                info.nodes.len()
+            )
+            .into())
+        }
+        Command::Down { lab, all, images } => {
+            let rt = Runtime::connect().await?;
+            let mut n = match lab {
+                Some(l) => lab::down(&rt, &l).await?,
+                None if all => lab::down_all(&rt).await?,
+                None => 0,
+            };
+            if images {
+                n += rt.remove_images(&[(lab::LABEL_IMAGE, "")]).await?;
+            }
+            Ok(format!("removed {n} objects").into())
+        }
+        Command::Status { lab } => {
+            let rt = Runtime::connect().await?;
+            Ok(status(&rt, lab.as_deref()).await?.into())
+        }
+        Command::Exec { lab, node, command } => {
+            let rt = Runtime::connect().await?;
+            let info = lab::find_lab(&rt, &lab).await?;
+            let n = info.node(&node).ok_or_else(|| {
+                Error::Input(format!(
+                    "lab {lab} has no host or gateway `{node}` (it has: {})",
+                    info.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
+                ))
+            })?;
+            let pid = n.pid.ok_or_else(|| {
+                Error::Environment(format!("{node} of lab {lab} is not running ({})", n.status))
+            })?;
+            let status =
+                tokio::task::spawn_blocking(move || crate::netns::exec_interactive(pid, &command))
+                    .await
+                    .map_err(|e| Error::Environment(format!("exec failed: {e}")))??;
+            match status.code() {
+                Some(0) => Ok(String::new().into()),
+                code => Err(Error::Input(format!(
+                    "the command exited with {}",
+                    code.map_or("a signal".into(), |c| c.to_string())
+                ))),
+            }
+        }
+        Command::Verify { lab, phase, output } => {
+            let rt = Runtime::connect().await?;
+            let reports = verify_lab(&rt, &lab, phase.as_deref(), output.verify()).await?;
+            finish(&output, &reports)
+        }
+        Command::Test {
+            scenarios,
+            inputs,
+            output,
+            keep,
+        } => {
+            let names: Vec<String> = if scenarios.is_empty() {
+                crate::builtin::names()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect()
+            } else {
+                scenarios
+            };
+            let strict = names.len() == 1;
+            let mut loaded = Vec::new();
+            for n in &names {
+                loaded.push(load_with(n, &inputs, strict)?);
+            }
+            for o in &inputs.rulesets {
+                if !loaded.iter().any(|sc| lab::fits(sc, o)) {
+                    return Err(Error::Input(format!(
+                        "--ruleset {}: no scenario of this run has gateway `{}`{}",
+                        o.path.display(),
+                        o.gateway,
+                        o.phase
+                            .as_ref()
+                            .map(|p| format!(" with phase `{p}`"))
+                            .unwrap_or_default()
+                    )));
+                }
+            }
+            let rt = Runtime::connect().await?;
+            let opts = TestOptions {
+                up: UpOptions {
+                    node_binary: lab::default_node_binary()?,
+                },
+                verify: output.verify(),
+                keep,
+            };
+            let cancel = Cancel::on_signals();
+            let progress = progress_sink();
+            let mut reports = Vec::new();
+            for sc in &loaded {
+                let step = |s: &str| progress(&format!("{}: {s}", sc.name));
+                let (_lab, r) = test_scenario(&rt, sc, &opts, &step, &cancel).await?;
+                reports.extend(r);
+            }
+            progress("done");
+            finish(&output, &reports)
+        }
+    }
+}
+
+fn finish(output: &OutputArgs, reports: &[Report]) -> Result<Outcome> {
+    let stdout = output.emit(reports)?;
+    let failed: Vec<String> = reports
+        .iter()
+        .filter(|r| !r.ok())
+        .map(|r| format!("{} / {}", r.scenario, r.phase))
+        .collect();
+    Ok(Outcome {
+        stdout,
+        failed: (!failed.is_empty()).then(|| failed.join(", ")),
+    })
+}
+
+async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    match lab {
+        None => {
+            t.set_header(["lab", "scenario", "running", "containers"]);
+            let labs = lab::list_labs(rt).await?;
+            if labs.is_empty() {
+                return Ok("no labs".into());
+            }
+            for (l, sc, running, all) in labs {
+                t.add_row([l, sc, running.to_string(), all.to_string()]);
+            }
+        }
+        Some(name) => {
+            let info = lab::find_lab(rt, name).await?;
+            let sc = &info.scenario;
+            t.set_header(["node", "kind", "role", "segments and addresses", "state"]);
+            for g in &sc.gateways {
+                let addrs: Vec<String> = g
+                    .attachments
+                    .iter()
+                    .map(|a| format!("{} {}", a.segment, a.address))
+                    .collect();
+                let state = info
+                    .node(&g.name)
+                    .map_or("missing".into(), |n| n.status.clone());
+                t.add_row([
+                    g.name.clone(),
+                    "gateway".into(),
+                    "-".into(),
+                    addrs.join(", "),
+                    state,
+                ]);
+            }
+            for h in &sc.hosts {
+                let state = info
+                    .node(&h.name)
+                    .map_or("missing".into(), |n| n.status.clone());
+                t.add_row([
+                    h.name.clone(),
+                    "host".into(),
+                    h.role.clone(),
+                    format!("{} {}", h.segment, h.address),
+                    state,
+                ]);
+            }
+            let segs: Vec<String> = sc
+                .segments
+                .iter()
+                .map(|s| {
+                    format!(
+                        "{} {}{}",
+                        s.name,
+                        s.subnet,
+                        if s.transit { " (transit)" } else { "" }
+                    )
+                })
+                .collect();
+            return Ok(format!(
+                "lab {name}: {} ({})\nsegments: {}\n{t}",
+                sc.name,
+                sc.title,
+                segs.join(", ")
+            ));
+        }
+    }
+    Ok(t.to_string())
+}

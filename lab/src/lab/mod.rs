@@ -1,0 +1,533 @@
+//! A live lab: a scenario brought up on the Docker engine as networks,
+//! gateway containers and host containers, configured from the host inside
+//! each container's network namespace; and its removal, always by label.
+//!
+//! Everything seglab creates carries `io.seglab.lab=<lab>`, so `down` finds
+//! it whatever state `up` reached; `up` tears down on any failure itself.
+
+mod overrides;
+mod spec;
+
+pub use overrides::{apply_overrides, fits, RulesetOverride};
+pub use spec::{find_lab, list_labs, LabInfo, NodeInfo};
+
+use crate::addressing::{choose_subnets, default_pool, relocate};
+use crate::error::{Error, Result};
+use crate::netns::{self, NetnsError};
+use crate::nft;
+use crate::node::{greeting_for, NodeConfig, NodeKind, ServiceSpec, CONFIG_ENV, READY_LINE};
+use crate::runtime::{ContainerSpec, ContextFile, NetworkSpec, Runtime, RuntimeError};
+use crate::scenario::{topology, RuleFile, Scenario};
+use futures_util::{stream, StreamExt, TryStreamExt};
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const LABEL_LAB: &str = "io.seglab.lab";
+pub const LABEL_SCENARIO: &str = "io.seglab.scenario";
+pub const LABEL_HOST: &str = "io.seglab.host";
+pub const LABEL_GATEWAY: &str = "io.seglab.gateway";
+pub const LABEL_SEGMENT: &str = "io.seglab.segment";
+pub const LABEL_ROLE: &str = "io.seglab.role";
+/// The resolved (and possibly relocated) scenario, as JSON, so that `verify`
+/// and `status` know the lab without the files it came from.
+pub const LABEL_SPEC: &str = "io.seglab.spec";
+pub const LABEL_IMAGE: &str = "io.seglab.image";
+
+/// How many Docker or namespace operations run at once: enough to overlap
+/// the engine's latency, few enough not to thrash a small machine.
+const PARALLEL: usize = 8;
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+const DOCKERFILE: &str = include_str!("../../../images/node/Dockerfile");
+
+/// Options of `up`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// The static node agent binary that goes into the image.
+    pub node_binary: PathBuf,
+}
+
+/// Where the node agent binary is: `SEGLAB_NODE_BIN`, else next to the
+/// running executable (cargo and `make` put both binaries in one folder).
+pub fn default_node_binary() -> Result<PathBuf> {
+    if let Ok(p) = std::env::var("SEGLAB_NODE_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Environment(format!("cannot find seglab's own executable: {e}")))?;
+    let dir = exe.parent().unwrap_or(std::path::Path::new("."));
+    for cand in [dir.join("seglab-node"), dir.join("../seglab-node")] {
+        if cand.exists() {
+            return Ok(cand);
+        }
+    }
+    Err(Error::Environment(format!(
+        "the node agent `seglab-node` is not next to {} (build it with `cargo build`, or set SEGLAB_NODE_BIN)",
+        exe.display()
+    )))
+}
+
+/// A fresh lab name: the scenario's name and a random suffix.
+pub fn fresh_name(scenario: &str) -> String {
+    let mut buf = [0u8; 3];
+    let _ = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{scenario}-{:02x}{:02x}{:02x}{:02x}",
+        buf[0],
+        buf[1],
+        buf[2],
+        (nanos ^ std::process::id()) as u8
+    )
+}
+
+pub fn check_lab_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 40
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Input(format!(
+            "lab name `{name}`: use letters, digits, `-` and `_` (at most 40, starting with a letter or digit)"
+        )))
+    }
+}
+
+fn container_name(lab: &str, node: &str) -> String {
+    format!("seglab-{lab}-{node}")
+}
+
+fn seed_of(name: &str) -> u64 {
+    name.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
+}
+
+/// Builds (once per content) the node image and returns its reference.
+pub async fn ensure_node_image(rt: &Runtime, node_binary: &PathBuf) -> Result<String> {
+    let bytes = std::fs::read(node_binary).map_err(|e| {
+        Error::Environment(format!(
+            "cannot read the node agent {}: {e}",
+            node_binary.display()
+        ))
+    })?;
+    let files = [
+        ContextFile {
+            path: "Dockerfile".into(),
+            bytes: DOCKERFILE.as_bytes().to_vec(),
+            mode: 0o644,
+        },
+        ContextFile {
+            path: "seglab-node".into(),
+            bytes,
+            mode: 0o755,
+        },
+    ];
+    let labels = HashMap::from([(LABEL_IMAGE.to_string(), "node".to_string())]);
+    let id = rt.ensure_image("seglab-node", &files, &labels).await?;
+    Ok(id)
+}
+
+fn labels(lab: &str, sc: &Scenario, extra: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut l = HashMap::from([
+        (LABEL_LAB.to_string(), lab.to_string()),
+        (LABEL_SCENARIO.to_string(), sc.name.clone()),
+    ]);
+    for (k, v) in extra {
+        l.insert(k.to_string(), v.to_string());
+    }
+    l
+}
+
+/// Creates the lab's networks, moving the lab to free subnets when the
+/// scenario's are taken (also when another lab takes them at the same
+/// moment: the engine then refuses, and we choose again).
+async fn create_networks(
+    rt: &Runtime,
+    lab: &str,
+    sc: &Scenario,
+) -> Result<(Scenario, BTreeMap<String, String>)> {
+    let mut last_conflict = None;
+    for attempt in 0..6u64 {
+        let used = rt.used_subnets().await?;
+        let seed = seed_of(lab).wrapping_add(attempt.wrapping_mul(7919));
+        let subnets = choose_subnets(sc, &used, default_pool(), seed).ok_or_else(|| {
+            Error::Environment(format!(
+                "no free subnets left in {} for lab {lab}",
+                default_pool()
+            ))
+        })?;
+        let placed = relocate(sc, &subnets);
+        let specs: Vec<NetworkSpec> = placed
+            .segments
+            .iter()
+            .map(|s| NetworkSpec {
+                name: container_name(lab, &s.name),
+                subnet: s.subnet,
+                docker_gateway: s.docker_gateway,
+                labels: labels(lab, sc, &[(LABEL_SEGMENT, &s.name)]),
+            })
+            .collect();
+        let results: Vec<(String, std::result::Result<String, RuntimeError>)> =
+            stream::iter(specs.into_iter().zip(placed.segments.iter()))
+                .map(
+                    |(spec, seg)| async move { (seg.name.clone(), rt.create_network(&spec).await) },
+                )
+                .buffer_unordered(PARALLEL)
+                .collect()
+                .await;
+        let mut ids = BTreeMap::new();
+        let mut conflict = None;
+        let mut other = None;
+        for (seg, r) in results {
+            match r {
+                Ok(id) => {
+                    ids.insert(seg, id);
+                }
+                Err(e @ RuntimeError::SubnetConflict { .. }) => conflict = Some(e),
+                Err(e) => other = Some(e),
+            }
+        }
+        if let Some(e) = other {
+            return Err(e.into());
+        }
+        match conflict {
+            None => return Ok((placed, ids)),
+            Some(e) => {
+                tracing::debug!(attempt, "subnet taken meanwhile, choosing again: {e}");
+                for id in ids.values() {
+                    rt.remove_network(id).await?;
+                }
+                last_conflict = Some(e);
+            }
+        }
+    }
+    Err(last_conflict
+        .map(Error::from)
+        .unwrap_or_else(|| Error::Environment("could not place the lab's networks".into())))
+}
+
+/// The node agent's configuration for a host or gateway.
+fn node_config(lab: &str, sc: &Scenario, name: &str, kind: NodeKind) -> NodeConfig {
+    let services = match kind {
+        NodeKind::Gateway => Vec::new(),
+        NodeKind::Host => sc
+            .host(name)
+            .map(|h| {
+                h.services
+                    .iter()
+                    .map(|s| ServiceSpec {
+                        proto: s.key.proto,
+                        port: s.key.port,
+                        service: s.service.clone(),
+                        greeting: greeting_for(s.key.proto, s.key.port),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    NodeConfig {
+        lab: lab.to_string(),
+        name: name.to_string(),
+        kind,
+        services,
+    }
+}
+
+/// Brings `sc` up as lab `lab` and returns once it is ready: every stub
+/// listening, every route in place, every rule set loaded. On failure the
+/// caller removes what was created (see [`up_or_clean`]).
+async fn up_inner(
+    rt: &Runtime,
+    lab: &str,
+    sc: &Scenario,
+    opts: &UpOptions,
+    progress: &dyn Fn(&str),
+) -> Result<LabInfo> {
+    netns::check_tools()?;
+    check_lab_name(lab)?;
+    if !rt.containers(&[(LABEL_LAB, lab)]).await?.is_empty()
+        || !rt.networks(&[(LABEL_LAB, lab)]).await?.is_empty()
+    {
+        return Err(Error::Input(format!(
+            "a lab named `{lab}` already exists (seglab down {lab} removes it)"
+        )));
+    }
+    progress("image");
+    let image = ensure_node_image(rt, &opts.node_binary).await?;
+    progress("networks");
+    let (placed, net_ids) = create_networks(rt, lab, sc).await?;
+    let spec_json = serde_json::to_string(&placed).expect("a scenario serializes");
+
+    progress("containers");
+    let mut specs = Vec::new();
+    for g in &placed.gateways {
+        let cfg = node_config(lab, &placed, &g.name, NodeKind::Gateway);
+        specs.push(ContainerSpec {
+            name: container_name(lab, &g.name),
+            hostname: g.name.clone(),
+            image: image.clone(),
+            env: vec![format!(
+                "{CONFIG_ENV}={}",
+                serde_json::to_string(&cfg).expect("config")
+            )],
+            labels: {
+                let mut l = labels(lab, sc, &[(LABEL_GATEWAY, &g.name)]);
+                l.insert(LABEL_SPEC.into(), spec_json.clone());
+                l
+            },
+            cap_add: vec!["NET_ADMIN".into()],
+            sysctls: HashMap::from([
+                ("net.ipv4.ip_forward".into(), "1".into()),
+                // Paths may be asymmetric when several gateways share a
+                // transit network; strict reverse-path checks would drop them.
+                ("net.ipv4.conf.all.rp_filter".into(), "0".into()),
+                ("net.ipv4.conf.default.rp_filter".into(), "0".into()),
+                ("net.ipv4.conf.all.send_redirects".into(), "0".into()),
+            ]),
+            read_only: true,
+            networks: g
+                .attachments
+                .iter()
+                .map(|a| (net_ids[&a.segment].clone(), a.address))
+                .collect(),
+        });
+    }
+    for h in &placed.hosts {
+        let cfg = node_config(lab, &placed, &h.name, NodeKind::Host);
+        specs.push(ContainerSpec {
+            name: container_name(lab, &h.name),
+            hostname: h.name.clone(),
+            image: image.clone(),
+            env: vec![format!(
+                "{CONFIG_ENV}={}",
+                serde_json::to_string(&cfg).expect("config")
+            )],
+            labels: {
+                let mut l = labels(
+                    lab,
+                    sc,
+                    &[
+                        (LABEL_HOST, &h.name),
+                        (LABEL_ROLE, &h.role),
+                        (LABEL_SEGMENT, &h.segment),
+                    ],
+                );
+                l.insert(LABEL_SPEC.into(), spec_json.clone());
+                l
+            },
+            cap_add: Vec::new(),
+            sysctls: HashMap::new(),
+            read_only: true,
+            networks: vec![(net_ids[&h.segment].clone(), h.address)],
+        });
+    }
+    let ids: Vec<String> = stream::iter(specs.iter())
+        .map(|s| async move {
+            let id = rt.create_container(s).await?;
+            rt.start_container(&id).await?;
+            rt.wait_for_log_line(&id, READY_LINE, READY_TIMEOUT).await?;
+            Ok::<_, Error>(id)
+        })
+        .buffer_unordered(PARALLEL)
+        .try_collect()
+        .await?;
+    tracing::debug!(containers = ids.len(), "all nodes ready");
+
+    progress("routes and rules");
+    let info = find_lab(rt, lab).await?;
+    stream::iter(info.nodes.values())
+        .map(|n| configure_node(&placed, lab, n))
+        .buffer_unordered(PARALLEL)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(info)
+}
+
+fn pid_of(n: &NodeInfo, lab: &str) -> Result<u32> {
+    n.pid.ok_or_else(|| {
+        Error::Environment(format!(
+            "{} of lab {lab} is not running ({})",
+            n.name, n.status
+        ))
+    })
+}
+
+/// Routes and rules of one node, applied inside its namespace.
+async fn configure_node(sc: &Scenario, lab: &str, n: &NodeInfo) -> Result<()> {
+    let pid = pid_of(n, lab)?;
+    // Docker leaves a default route to the network's reserved address,
+    // where nothing answers; ours replace it (or none stays, so nothing
+    // can leave a lab without gateways).
+    netns::run(pid, "ip", &["route", "flush", "exact", "0.0.0.0/0"], None).await?;
+    match n.kind {
+        NodeKind::Host => {
+            if let Some(gw) = topology::host_gateway(sc, &n.name) {
+                netns::ip_batch(pid, &format!("route replace default via {gw}\n")).await?;
+            }
+            let host = sc
+                .host(&n.name)
+                .expect("the node is a host of the scenario");
+            apply_rules(
+                pid,
+                &nft::host_rules(host),
+                "seglab's host rules",
+                &n.name,
+                lab,
+                0,
+            )
+            .await?;
+        }
+        NodeKind::Gateway => {
+            let routes: String = topology::gateway_routes(sc, &n.name)
+                .iter()
+                .map(|r| format!("route replace {} via {}\n", r.dest, r.via))
+                .collect();
+            if !routes.is_empty() {
+                netns::ip_batch(pid, &routes).await?;
+            }
+            let gw = sc
+                .gateway(&n.name)
+                .expect("the node is a gateway of the scenario");
+            load_gateway_ruleset(sc, lab, pid, &n.name, gw.ruleset.as_ref()).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn apply_rules(
+    pid: u32,
+    text: &str,
+    file: &str,
+    target: &str,
+    lab: &str,
+    offset: usize,
+) -> Result<()> {
+    match netns::nft_apply(pid, text).await {
+        Ok(()) => Ok(()),
+        Err(NetnsError::NftRejected { stderr, .. }) => Err(Error::Ruleset {
+            file: file.to_string(),
+            target: format!("{target} of lab {lab}"),
+            message: nft::map_error(&stderr, file, offset),
+        }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Deletes every table in a gateway except Docker's, so that a reload
+/// starts from nothing whatever the previous file created.
+async fn reset_gateway(pid: u32) -> Result<()> {
+    let listing = netns::nft_list(pid).await?;
+    let cmds: String = nft::tables_to_reset(&listing)
+        .iter()
+        .map(|t| format!("delete table {t}\n"))
+        .collect();
+    if !cmds.is_empty() {
+        netns::nft_apply(pid, &cmds).await?;
+    }
+    Ok(())
+}
+
+/// Loads a gateway's rule set from scratch (used by `up` and to close a phase).
+pub(crate) async fn load_gateway_ruleset(
+    sc: &Scenario,
+    lab: &str,
+    pid: u32,
+    gateway: &str,
+    rules: Option<&RuleFile>,
+) -> Result<()> {
+    reset_gateway(pid).await?;
+    if let Some(r) = rules {
+        apply_file(sc, lab, pid, gateway, r).await?;
+    }
+    Ok(())
+}
+
+/// Applies an nft file (with the address defines) on top of what is loaded.
+pub(crate) async fn apply_file(
+    sc: &Scenario,
+    lab: &str,
+    pid: u32,
+    gateway: &str,
+    rules: &RuleFile,
+) -> Result<()> {
+    let (text, offset) = nft::with_defines(sc, &rules.text);
+    apply_rules(
+        pid,
+        &text,
+        &rules.file,
+        &format!("gateway {gateway}"),
+        lab,
+        offset,
+    )
+    .await
+}
+
+/// `up`, removing everything it created when it fails or when `cancel`
+/// fires first (Ctrl-C, SIGTERM).
+pub async fn up_or_clean(
+    rt: &Runtime,
+    lab: &str,
+    sc: &Scenario,
+    opts: &UpOptions,
+    progress: &dyn Fn(&str),
+    cancel: impl std::future::Future<Output = ()>,
+) -> Result<LabInfo> {
+    let result = tokio::select! {
+        r = up_inner(rt, lab, sc, opts, progress) => r,
+        () = cancel => Err(Error::Interrupted),
+    };
+    if result.is_err() {
+        progress("cleaning up");
+        if let Err(e) = down(rt, lab).await {
+            tracing::warn!("cleanup of lab {lab} failed: {e}");
+        }
+    }
+    result
+}
+
+/// Removes every container and network of a lab, by label. Safe to repeat
+/// and to run on a half-built lab. A second pass catches objects whose
+/// creation was still in flight when an interrupted `up` was dropped.
+pub async fn down(rt: &Runtime, lab: &str) -> Result<usize> {
+    let mut removed = 0;
+    for pass in 0..3 {
+        let n = remove_by_label(rt, &[(LABEL_LAB, lab)]).await?;
+        removed += n;
+        if n == 0 && pass > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    Ok(removed)
+}
+
+/// Removes every seglab lab on the engine.
+pub async fn down_all(rt: &Runtime) -> Result<usize> {
+    remove_by_label(rt, &[(LABEL_LAB, "")]).await
+}
+
+async fn remove_by_label(rt: &Runtime, filter: &[(&str, &str)]) -> Result<usize> {
+    let containers = rt.containers(filter).await?;
+    stream::iter(containers.iter())
+        .map(|c| rt.remove_container(&c.id))
+        .buffer_unordered(PARALLEL)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let networks = rt.networks(filter).await?;
+    stream::iter(networks.iter())
+        .map(|n| rt.remove_network(&n.id))
+        .buffer_unordered(PARALLEL)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(containers.len() + networks.len())
+}

@@ -1,0 +1,184 @@
+//! nft text that seglab writes itself (pure functions, no side effects): the
+//! address `define`s prepended to every rule set, each host's firewall and
+//! catch-all redirect, and the mapping of nft's error positions back to the
+//! user's file.
+
+use crate::node::{Proto, CATCHALL_PORT};
+use crate::scenario::{Host, Scenario};
+use std::collections::BTreeSet;
+use std::fmt::Write;
+
+/// Name of the table seglab owns in each host's namespace.
+pub const HOST_TABLE: &str = "seglab_host";
+
+/// The nft identifier for a lab name (`agent-1` -> `agent_1`).
+pub fn ident(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// `define`s for every address of the plan, so that rule sets written by
+/// hand refer to `$ams`, `$role_agent`, `$seg_mgmt` and `$console_port`
+/// and keep working when a lab moves to other subnets.
+pub fn defines(sc: &Scenario) -> String {
+    let mut out = String::from("# Defined by seglab from the scenario's address plan.\n");
+    let _ = writeln!(out, "define console_port = {}", sc.params.console_port);
+    for s in &sc.segments {
+        let _ = writeln!(out, "define seg_{} = {}", ident(&s.name), s.subnet);
+    }
+    for h in &sc.hosts {
+        let _ = writeln!(out, "define {} = {}", ident(&h.name), h.address);
+    }
+    let roles: BTreeSet<&str> = sc.hosts.iter().map(|h| h.role.as_str()).collect();
+    for r in roles {
+        let addrs: Vec<String> = sc
+            .hosts
+            .iter()
+            .filter(|h| h.role == r)
+            .map(|h| h.address.to_string())
+            .collect();
+        let _ = writeln!(out, "define role_{} = {{ {} }}", ident(r), addrs.join(", "));
+    }
+    out
+}
+
+/// A rule set ready for `nft -f -`: the defines, then the user's text.
+/// Returns the text and how many lines precede the user's first line.
+pub fn with_defines(sc: &Scenario, user_text: &str) -> (String, usize) {
+    let defs = defines(sc);
+    let offset = defs.lines().count();
+    (format!("{defs}{user_text}\n"), offset)
+}
+
+/// Rewrites nft's `/dev/stdin:LINE:COL` positions to the user's file and
+/// line (nft numbers the lines of what it read, defines included).
+pub fn map_error(stderr: &str, file: &str, offset: usize) -> String {
+    stderr
+        .lines()
+        .map(|line| {
+            let Some(rest) = line.strip_prefix("/dev/stdin:") else {
+                return line.to_string();
+            };
+            let (num, tail) = rest.split_once(':').unwrap_or((rest, ""));
+            match num.parse::<usize>() {
+                Ok(n) if n > offset => format!("{file}:{}:{tail}", n - offset),
+                Ok(n) => format!("<seglab defines>:{n}:{tail}"),
+                Err(_) => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn port_set(ports: &BTreeSet<u16>) -> String {
+    let v: Vec<String> = ports.iter().map(u16::to_string).collect();
+    format!("{{ {} }}", v.join(", "))
+}
+
+/// The rules seglab loads into a host's own namespace: the host firewall
+/// (when the scenario gives it one) and the catch-all redirect that makes
+/// every port answer, so a missing listener never passes for a block.
+///
+/// The firewall hooks prerouting before destination NAT, so it sees the
+/// port the client asked for, not the catch-all's. UDP has no way to ask
+/// for the original port after a redirect, so the rule stamps it into the
+/// packet mark, which the agent reads with SO_RCVMARK (nft 1.0.6 only takes
+/// it as a raw transport-header load: `udp dport` has the wrong type).
+pub fn host_rules(host: &Host) -> String {
+    let served = |p: Proto| -> BTreeSet<u16> {
+        host.services
+            .iter()
+            .filter(|s| s.key.proto == p)
+            .map(|s| s.key.port)
+            .chain(std::iter::once(CATCHALL_PORT))
+            .collect()
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "table inet {HOST_TABLE} {{");
+    if let Some(allow) = &host.firewall {
+        let allowed = |p: Proto| -> BTreeSet<u16> {
+            allow
+                .iter()
+                .filter(|s| s.key.proto == p)
+                .map(|s| s.key.port)
+                .collect()
+        };
+        out.push_str(
+            "    chain firewall {\n        type filter hook prerouting priority -150; policy accept;\n        iifname \"lo\" accept\n        fib daddr type != local accept\n        ct state established,related accept\n",
+        );
+        for p in [Proto::Tcp, Proto::Udp] {
+            let ports = allowed(p);
+            if !ports.is_empty() {
+                let _ = writeln!(out, "        {p} dport {} accept", port_set(&ports));
+            }
+        }
+        out.push_str("        meta l4proto { tcp, udp } drop\n    }\n");
+    }
+    let _ = writeln!(
+        out,
+        "    chain catchall {{\n        type nat hook prerouting priority dstnat; policy accept;"
+    );
+    let _ = writeln!(
+        out,
+        "        fib daddr type local tcp dport != {} redirect to :{CATCHALL_PORT}",
+        port_set(&served(Proto::Tcp))
+    );
+    let _ = writeln!(
+        out,
+        "        fib daddr type local udp dport != {} meta mark set @th,0,32 & 0xffff redirect to :{CATCHALL_PORT}",
+        port_set(&served(Proto::Udp))
+    );
+    out.push_str("    }\n}\n");
+    out
+}
+
+/// Every table except Docker's own (its embedded DNS keeps NAT rules in the
+/// container's namespace, and they must survive a reload): what a reset of
+/// a gateway deletes before its rule set is loaded again.
+pub fn tables_to_reset(listing: &str) -> Vec<String> {
+    // `nft list ruleset` output: "table FAMILY NAME {" ... "chain DOCKER_OUTPUT {".
+    let mut tables = Vec::new();
+    let mut current: Option<(String, bool)> = None;
+    for line in listing.lines() {
+        let t = line.trim();
+        if let Some(rest) = t.strip_prefix("table ") {
+            if let Some((name, docker)) = current.take() {
+                if !docker {
+                    tables.push(name);
+                }
+            }
+            current = Some((rest.trim_end_matches('{').trim().to_string(), false));
+        } else if t.starts_with("chain DOCKER_") {
+            if let Some(c) = current.as_mut() {
+                c.1 = true;
+            }
+        }
+    }
+    if let Some((name, docker)) = current {
+        if !docker {
+            tables.push(name);
+        }
+    }
+    tables
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_positions_map_back_to_the_users_file() {
+        let err = "/dev/stdin:12:9-15: Error: syntax error\n        bogus\n        ^^^^^";
+        let mapped = map_error(err, "gw.nft", 10);
+        assert!(
+            mapped.starts_with("gw.nft:2:9-15: Error: syntax error"),
+            "{mapped}"
+        );
+        assert!(map_error("/dev/stdin:3:1: Error", "gw.nft", 10).starts_with("<seglab defines>:3:"));
+    }
+
+    #[test]
+    fn reset_spares_dockers_tables() {
+        let listing = "table ip nat {\n\tchain DOCKER_OUTPUT {\n\t}\n}\ntable inet filter {\n\tchain forward {\n\t}\n}\ntable ip mine {\n}\n";
+        assert_eq!(tables_to_reset(listing), vec!["inet filter", "ip mine"]);
+    }
+}

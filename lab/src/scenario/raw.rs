@@ -1,0 +1,149 @@
+//! The scenario file as written: parsed strictly (unknown fields are errors),
+//! every value that a later check may complain about kept with its location.
+
+// Description and note fields are documentation for people: parsed so that
+// they are allowed (unknown fields are errors), never read.
+#![allow(dead_code)]
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub name: S<String>,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Optional catalog file (relative to the scenario); default: built in.
+    #[serde(default)]
+    pub catalog: Option<S<String>>,
+    #[serde(default)]
+    pub params: RawParams,
+    /// How blocked flows must be blocked: `drop` or `reject`; default: either.
+    #[serde(default)]
+    pub block: Option<S<String>>,
+    pub segments: Vec<RawSegment>,
+    #[serde(default)]
+    pub gateways: Vec<RawGateway>,
+    pub hosts: Vec<RawHost>,
+    #[serde(default)]
+    pub host_firewalls: Vec<RawHostFirewall>,
+    #[serde(default)]
+    pub policy: Vec<RawFlow>,
+    #[serde(default)]
+    pub phases: Vec<RawPhase>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawParams {
+    #[serde(default)]
+    pub console_port: Option<S<u64>>,
+    #[serde(default)]
+    pub release: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSegment {
+    pub name: S<String>,
+    pub subnet: S<String>,
+    /// A network that only joins gateways (no hosts).
+    #[serde(default)]
+    pub transit: bool,
+    /// The gateway hosts of this segment route through, when several attach.
+    #[serde(default)]
+    pub router: Option<S<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    pub name: S<String>,
+    pub segments: Vec<S<String>>,
+    /// Hand-written nft rule set, relative to the scenario file.
+    #[serde(default)]
+    pub ruleset: Option<S<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHost {
+    pub name: S<String>,
+    pub segment: S<String>,
+    pub role: S<String>,
+    #[serde(default)]
+    pub address: Option<S<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHostFirewall {
+    /// Selector of the hosts that carry this firewall.
+    pub hosts: S<String>,
+    /// Catalog flows whose destination ports the firewall opens.
+    #[serde(default)]
+    pub allow_flows: Vec<S<u64>>,
+    /// Further ports it opens (`PROTO/PORT [NAME]`).
+    #[serde(default)]
+    pub allow: Vec<S<String>>,
+    pub basis: S<String>,
+    #[serde(default)]
+    pub quote: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlow {
+    /// Appendix A flow number.
+    pub flow: S<u64>,
+    pub from: S<String>,
+    pub to: S<String>,
+    /// Default: every port of the catalog flow.
+    #[serde(default)]
+    pub ports: Option<Vec<S<String>>>,
+    /// `stated` (the whitepaper says so) or `modelled` (our assumption).
+    pub basis: S<String>,
+    #[serde(default)]
+    pub quote: Option<String>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhase {
+    pub name: S<String>,
+    /// A temporary phase is verified again after it is closed.
+    #[serde(default)]
+    pub temporary: bool,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub quote: Option<String>,
+    pub flows: Vec<RawFlow>,
+    #[serde(default)]
+    pub rulesets: Vec<RawPhaseRuleset>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPhaseRuleset {
+    pub gateway: S<String>,
+    /// nft file loaded on top of the gateway's rule set to open the phase.
+    pub open: S<String>,
+    /// nft file that closes it; default: reload the gateway's rule set.
+    #[serde(default)]
+    pub close: Option<S<String>>,
+}
