@@ -1,1 +1,236 @@
-//! (in progress)
+//! The harness must catch broken rule sets: `seglab test` with deliberately
+//! broken gateways reports exactly the failing cells, and a destination
+//! killed mid-run is reported as host-down, never as blocked.
+
+mod common;
+
+use common::*;
+use seglab::plan::{plan, Expected};
+use seglab::scenario::Scenario;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn cell_line(src: &str, dst: &str, proto: &str, port: u16, verdict: &str) -> String {
+    format!("{src}>{dst} {proto}/{port} {verdict}")
+}
+
+/// `seglab test SCENARIO` with every gateway's rule set replaced by `file`.
+fn test_with_all_gateways(sc: &Scenario, file: &str) -> std::process::Output {
+    let mut args: Vec<String> = vec![
+        "test".into(),
+        sc.name.clone(),
+        "--format".into(),
+        "json".into(),
+    ];
+    for g in &sc.gateways {
+        args.push("--ruleset".into());
+        args.push(format!("{}={}", g.name, fixture(file)));
+    }
+    seglab().args(&args).output().unwrap()
+}
+
+/// Cells the policy forbids that cross a gateway and that no host firewall
+/// stops: what an allow-all network lets through.
+fn cross_segment(sc: &Scenario, expected: Expected, verdict: &str) -> Vec<String> {
+    let p = plan(sc, None).unwrap();
+    let mut out: Vec<String> = p
+        .cells
+        .iter()
+        .filter(|c| c.expected == expected)
+        .filter(|c| sc.host(&c.src).unwrap().segment != sc.host(&c.dst).unwrap().segment)
+        .filter(|c| {
+            sc.host(&c.dst)
+                .unwrap()
+                .firewall
+                .as_ref()
+                .is_none_or(|allow| {
+                    allow
+                        .iter()
+                        .any(|s| s.key.port == c.port && s.key.proto == c.proto)
+                })
+        })
+        .map(|c| cell_line(&c.src, &c.dst, c.proto.as_str(), c.port, verdict))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn allow_all_gateways_leak_everything_the_policy_forbids() {
+    for name in ["scenario-1", "scenario-2", "scenario-4"] {
+        let sc = seglab::scenario::load(name).unwrap();
+        let o = test_with_all_gateways(&sc, "rulesets/allow-all.nft");
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let reports = reports(&o);
+        let base = &reports[0];
+        assert_eq!(base["phase"], "base");
+        let expected = cross_segment(&sc, Expected::Blocked, "leak");
+        assert!(!expected.is_empty());
+        assert_eq!(failing(base), expected, "{name}");
+        // The catch-all makes ports outside the catalog visible too.
+        let fails = failing(base).join("\n");
+        assert!(fails.contains(" tcp/3389 leak"), "{fails}");
+        assert!(fails.contains(" udp/161 leak"), "{fails}");
+    }
+}
+
+#[test]
+fn drop_all_gateways_miss_every_cross_segment_flow() {
+    for name in ["scenario-2", "scenario-4"] {
+        let sc = seglab::scenario::load(name).unwrap();
+        let o = test_with_all_gateways(&sc, "rulesets/drop-all.nft");
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let reports = reports(&o);
+        let expected = cross_segment(&sc, Expected::Open, "missing");
+        assert!(!expected.is_empty());
+        assert_eq!(failing(&reports[0]), expected, "{name}");
+    }
+}
+
+#[test]
+fn one_permitted_port_removed_is_exactly_that_missing_flow() {
+    let o = seglab()
+        .args(["test", "scenario-2", "--format", "json", "--ruleset"])
+        .arg(format!(
+            "gw-mgmt={}",
+            fixture("rulesets/s2-gw-mgmt-without-7780.nft")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let reports = reports(&o);
+    assert_eq!(
+        failing(&reports[0]),
+        vec![
+            cell_line("agent-1", "ams", "tcp", 7780, "missing"),
+            cell_line("agent-2", "ams", "tcp", 7780, "missing"),
+        ]
+    );
+    // The table names the whitepaper flow of the missing cells.
+    let o = seglab()
+        .args(["test", "scenario-2", "--ruleset"])
+        .arg(format!(
+            "gw-mgmt={}",
+            fixture("rulesets/s2-gw-mgmt-without-7780.nft")
+        ))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("agent-1 -> ams: missing tcp/7780 (flow 5)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn one_extra_port_opened_is_exactly_that_leak() {
+    let o = seglab()
+        .args(["test", "scenario-1", "--format", "json", "--ruleset"])
+        .arg(format!(
+            "gw-edge={}",
+            fixture("rulesets/s1-gw-edge-extra-443.nft")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let reports = reports(&o);
+    assert_eq!(
+        failing(&reports[0]),
+        vec![cell_line("ams", "vendor-cloud", "tcp", 443, "leak")]
+    );
+}
+
+#[test]
+fn push_install_ports_left_open_after_the_phase_are_leaks() {
+    let noop = fixture("rulesets/noop.nft");
+    let o = seglab()
+        .args(["test", "scenario-3", "--format", "json"])
+        .args(["--ruleset", &format!("gw-mgmt@push-install:close={noop}")])
+        .args([
+            "--ruleset",
+            &format!("gw-sensitive@push-install:close={noop}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let reports = reports(&o);
+    let phases: Vec<&str> = reports
+        .iter()
+        .map(|r| r["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["base", "push-install", "push-install (closed)"]);
+    assert_eq!(failing(&reports[0]), Vec::<String>::new());
+    assert_eq!(failing(&reports[1]), Vec::<String>::new());
+    let mut expected = Vec::new();
+    for agent in ["agent-1", "agent-2"] {
+        for port in [445, 25001, 43234] {
+            expected.push(cell_line("ams", agent, "tcp", port, "leak"));
+        }
+    }
+    expected.sort();
+    assert_eq!(failing(&reports[2]), expected);
+}
+
+#[test]
+fn a_destination_killed_mid_run_is_host_down_not_blocked() {
+    let lab = unique("kill");
+    let _guard = LabGuard(lab.clone());
+    let o = run(&["up", "scenario-2", "--name", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A long timeout keeps the blocked probes in flight while we kill.
+    let child = seglab()
+        .args(["verify", &lab, "--format", "json", "--timeout", "4000"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    docker(&["kill", &container(&lab, "storage")]);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report = &reports(&o)[0];
+    let mut verdicts_with_storage = BTreeSet::new();
+    for r in report["results"].as_array().unwrap() {
+        let involves = r["src"] == "storage" || r["dst"] == "storage";
+        if involves {
+            verdicts_with_storage.insert(r["verdict"].as_str().unwrap().to_string());
+            assert_eq!(r["observed"], "host-down", "{r}");
+        } else {
+            assert_eq!(r["verdict"], "pass", "{r}");
+        }
+    }
+    assert_eq!(
+        verdicts_with_storage,
+        BTreeSet::from(["host-down".to_string()])
+    );
+    assert!(report["summary"]["host_down"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn reports_come_as_junit_for_ci() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("report.xml");
+    let o = seglab()
+        .args(["test", "scenario-2", "--format", "junit", "--output"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let xml = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        xml.contains("<testsuite name=\"scenario-2 / base\""),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("open agent-1 -&gt; ams tcp/7780 (flow 5)")
+            || xml.contains("open agent-1 -> ams tcp/7780 (flow 5)"),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("blocked segment servers -&gt; ams")
+            || xml.contains("blocked segment servers -> ams"),
+        "{xml}"
+    );
+    assert!(!xml.contains("<failure"), "{xml}");
+    // The terminal still gets the summary line.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("PASS scenario-2 / base"));
+}

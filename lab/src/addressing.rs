@@ -21,16 +21,21 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
 /// scenario's own when all are free, else fresh blocks of the same sizes
 /// from `pool`, searched from a position given by `seed` so that labs
 /// created at the same moment are unlikely to pick the same blocks.
+///
+/// `must_move` skips the scenario's own subnets: after a conflict two labs
+/// that both found them free would otherwise retry them in lockstep.
 pub fn choose_subnets(
     sc: &Scenario,
     used: &[Ipv4Net],
     pool: Ipv4Net,
     seed: u64,
+    must_move: bool,
 ) -> Option<BTreeMap<String, Ipv4Net>> {
-    let own_free = sc
-        .segments
-        .iter()
-        .all(|s| !used.iter().any(|u| overlaps(u, &s.subnet)));
+    let own_free = !must_move
+        && sc
+            .segments
+            .iter()
+            .all(|s| !used.iter().any(|u| overlaps(u, &s.subnet)));
     if own_free {
         return Some(
             sc.segments
@@ -94,7 +99,7 @@ mod tests {
     #[test]
     fn free_scenarios_stay_where_they_are() {
         let sc = crate::scenario::load("scenario-2").unwrap();
-        let m = choose_subnets(&sc, &[], default_pool(), 7).unwrap();
+        let m = choose_subnets(&sc, &[], default_pool(), 7, false).unwrap();
         assert_eq!(relocate(&sc, &m), sc);
     }
 
@@ -102,7 +107,7 @@ mod tests {
     fn a_taken_scenario_moves_everything_keeping_offsets() {
         let sc = crate::scenario::load("scenario-2").unwrap();
         let used: Vec<Ipv4Net> = sc.segments.iter().map(|s| s.subnet).collect();
-        let m = choose_subnets(&sc, &used, default_pool(), 12345).unwrap();
+        let m = choose_subnets(&sc, &used, default_pool(), 12345, false).unwrap();
         let moved = relocate(&sc, &m);
         for (a, b) in sc.segments.iter().zip(&moved.segments) {
             assert!(

@@ -160,12 +160,13 @@ async fn create_networks(
     for attempt in 0..6u64 {
         let used = rt.used_subnets().await?;
         let seed = seed_of(lab).wrapping_add(attempt.wrapping_mul(7919));
-        let subnets = choose_subnets(sc, &used, default_pool(), seed).ok_or_else(|| {
-            Error::Environment(format!(
-                "no free subnets left in {} for lab {lab}",
-                default_pool()
-            ))
-        })?;
+        let subnets =
+            choose_subnets(sc, &used, default_pool(), seed, attempt > 0).ok_or_else(|| {
+                Error::Environment(format!(
+                    "no free subnets left in {} for lab {lab}",
+                    default_pool()
+                ))
+            })?;
         let placed = relocate(sc, &subnets);
         let specs: Vec<NetworkSpec> = placed
             .segments

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use bollard::errors::Error as BollardError;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointIpamConfig, EndpointSettings,
-    HostConfig, Ipam, IpamConfig, Network, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    HostConfig, ImageSummary, Ipam, IpamConfig, Network, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, KillContainerOptionsBuilder,
@@ -79,6 +79,18 @@ pub enum RuntimeError {
         network: String,
         subnet: Ipv4Net,
         message: String,
+    },
+    /// A container's static address is not inside its network's subnet
+    /// (the engine would only notice when starting the container).
+    #[error(
+        "address {address} of container {container} is outside network {network} ({})",
+        subnets.join(", ")
+    )]
+    AddressOutsideSubnet {
+        container: String,
+        network: String,
+        address: Ipv4Addr,
+        subnets: Vec<String>,
     },
     /// The object does not exist (any more).
     #[error("{kind} {name} not found")]
@@ -501,7 +513,9 @@ impl Runtime {
         {
             return Ok(Some(img.id.clone()));
         }
-        let Some(img) = images.into_iter().max_by_key(|i| i.created) else {
+        // Prefer a tagged image (concurrent builds leave untagged twins).
+        let tagged = |i: &ImageSummary| i.repo_tags.iter().any(|t| t != "<none>:<none>");
+        let Some(img) = images.into_iter().max_by_key(|i| (tagged(i), i.created)) else {
             return Ok(None);
         };
         let (repo, tag) = split_reference(reference);
@@ -579,11 +593,16 @@ impl Runtime {
 
     /// Remove the images matching all label filters (every tag of them), so
     /// `seglab clean` can reclaim space; an image some container still uses is
-    /// left alone without complaint. Returns how many images were deleted.
+    /// left alone without complaint. Returns how many images were deleted;
+    /// with no filter at all, nothing is removed.
     pub async fn remove_images(
         &self,
         label_filters: &[(&str, &str)],
     ) -> Result<usize, RuntimeError> {
+        if label_filters.is_empty() {
+            // Never every image on the engine.
+            return Ok(0);
+        }
         let filters = label_filter(label_filters);
         let opts = ListImagesOptionsBuilder::new().filters(&filters).build();
         let images =
@@ -725,8 +744,8 @@ impl Runtime {
 
     /// Create (but not start) a lab container with its static address on
     /// every network, so that when its process starts all its interfaces are
-    /// already there. A missing network is reported here (the engine itself
-    /// would only notice at start); if connecting a network fails, the
+    /// already there. A missing network or an address outside its subnet is
+    /// reported here (the engine itself would only notice at start); if connecting a network fails, the
     /// half-made container is removed again.
     pub async fn create_container(&self, spec: &ContainerSpec) -> Result<String, RuntimeError> {
         let endpoint = |addr: Ipv4Addr| EndpointSettings {
@@ -775,18 +794,22 @@ impl Runtime {
             .networks
             .iter()
             .map(|(net, _)| self.docker.inspect_network(net, None));
-        for (result, (net, _)) in futures_util::future::join_all(checks)
+        for (result, (net, addr)) in futures_util::future::join_all(checks)
             .await
             .into_iter()
             .zip(&spec.networks)
         {
-            if let Err(e) = result {
-                return Err(RuntimeError::from_bollard(
-                    "checking network for container",
-                    "network",
-                    net,
-                    e,
-                ));
+            let network = result.map_err(|e| {
+                RuntimeError::from_bollard("checking network for container", "network", net, e)
+            })?;
+            let subnets = ipam_subnets(network.ipam.as_ref());
+            if !subnets.iter().any(|s| s.contains(addr)) {
+                return Err(RuntimeError::AddressOutsideSubnet {
+                    container: spec.name.clone(),
+                    network: network.name.unwrap_or_else(|| net.clone()),
+                    address: *addr,
+                    subnets: subnets.iter().map(|s| s.to_string()).collect(),
+                });
             }
         }
         let opts = CreateContainerOptionsBuilder::new()

@@ -195,6 +195,7 @@ async fn missing_engine_is_reported_with_where_it_was_looked_for() {
         "{err:?}"
     );
     let msg = err.to_string();
+    eprintln!("missing engine reads: {msg}");
     assert!(msg.contains("Docker engine is not there"), "{msg}");
     assert!(msg.contains("DOCKER_HOST"), "{msg}");
     assert!(msg.contains("/var/run/docker.sock"), "{msg}");
@@ -248,7 +249,9 @@ async fn images_build_once_race_safely_and_are_removed_by_label() {
     // A failing build surfaces the builder's message.
     let broken = vec![ContextFile {
         path: "Dockerfile".into(),
-        bytes: format!("FROM scratch\nLABEL n={}\nCOPY missing-file /x\n", fx.lab).into_bytes(),
+        // No step may succeed before the failing one: the classic builder would
+        // keep its (unlabelled) intermediate image as cache.
+        bytes: format!("FROM scratch\nCOPY missing-file-{} /x\n", fx.lab).into_bytes(),
         mode: 0o644,
     }];
     let err = fx
@@ -332,6 +335,7 @@ async fn networks_are_isolated_bridges_and_overlaps_are_typed() {
         }
         other => panic!("expected SubnetConflict, got {other:?}"),
     }
+    eprintln!("subnet conflict reads: {err}");
 
     // The engine accepts a second network with the same name: ids tell them apart.
     let twin = fx
@@ -478,8 +482,14 @@ async fn containers_get_static_addresses_on_every_network_before_start() {
             networks: vec![(net_a.clone(), host(a, 4)), (net_b.clone(), host(a, 4))],
             ..spec.clone()
         })
-        .await;
-    eprintln!("address outside the subnet at connect: {err:?}");
+        .await
+        .unwrap_err();
+    match &err {
+        RuntimeError::AddressOutsideSubnet {
+            network, address, ..
+        } => assert_eq!((network.clone(), *address), (fx.name("b"), host(a, 4))),
+        other => panic!("expected AddressOutsideSubnet, got {other:?}"),
+    }
     assert_eq!(fx.rt.containers(&fx.filter()).await.unwrap().len(), 1);
 
     // The image is in use: kept, silently.

@@ -1,0 +1,128 @@
+//! Helpers shared by the integration tests that drive the real `seglab`
+//! binary against the real Docker engine.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn seglab() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_seglab"));
+    c.env("SEGLAB_NODE_BIN", env!("CARGO_BIN_EXE_seglab-node"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    seglab().args(args).output().expect("seglab runs")
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A lab name no other test (or test process) uses.
+pub fn unique(tag: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "t{}-{}-{tag}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub fn fixture(rel: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+pub fn docker(args: &[&str]) -> String {
+    let o = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    assert!(o.status.success(), "docker {args:?}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Containers and networks labelled with this lab.
+pub fn leftovers(lab: &str) -> (usize, usize) {
+    let filter = format!("label=io.seglab.lab={lab}");
+    let c = docker(&["ps", "-aq", "--filter", &filter]).lines().count();
+    let n = docker(&["network", "ls", "-q", "--filter", &filter])
+        .lines()
+        .count();
+    (c, n)
+}
+
+/// Takes a lab down when the test ends, however it ends.
+pub struct LabGuard(pub String);
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = run(&["down", &self.0]);
+    }
+}
+
+/// The container of a lab node.
+pub fn container(lab: &str, node: &str) -> String {
+    format!("seglab-{lab}-{node}")
+}
+
+pub fn pid_of(lab: &str, node: &str) -> String {
+    docker(&["inspect", "-f", "{{.State.Pid}}", &container(lab, node)])
+        .trim()
+        .to_string()
+}
+
+/// Runs a host program inside a node's network namespace.
+pub fn in_netns(lab: &str, node: &str, args: &[&str]) -> String {
+    let pid = pid_of(lab, node);
+    let o = Command::new("nsenter")
+        .args(["-t", &pid, "-n", "--"])
+        .args(args)
+        .output()
+        .expect("nsenter runs");
+    assert!(o.status.success(), "{args:?} in {node}: {}", text(&o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The JSON reports of a `seglab test`/`verify --format json` run.
+pub fn reports(o: &Output) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("JSON output ({e}): {}", text(o)));
+    match v {
+        serde_json::Value::Array(a) => a,
+        one => vec![one],
+    }
+}
+
+/// The failing cells of a report as `src>dst proto/port verdict` lines, sorted.
+pub fn failing(report: &serde_json::Value) -> Vec<String> {
+    let mut out: Vec<String> = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter(|r| r["verdict"] != "pass")
+        .map(|r| {
+            format!(
+                "{}>{} {}/{} {}",
+                r["src"].as_str().unwrap(),
+                r["dst"].as_str().unwrap(),
+                r["proto"].as_str().unwrap(),
+                r["port"],
+                r["verdict"].as_str().unwrap()
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
