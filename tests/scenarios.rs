@@ -212,6 +212,8 @@ invalid_fixtures! {
     invalid_empty: "empty",
     invalid_only_comments: "only-comments",
     invalid_missing_segments: "missing-segments",
+    invalid_segments_empty: "segments-empty",
+    invalid_hosts_empty: "hosts-empty",
     // Several problems in one file: all are reported, in file order.
     invalid_several_problems: "several-problems",
     invalid_several_problems_phases: "several-problems-phases",

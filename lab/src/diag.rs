@@ -100,10 +100,20 @@ fn one_line_message(rendered: &str) -> String {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("invalid YAML");
-    // Strip a trailing " at line X column Y" that duplicates our prefix.
-    let msg = match first.find(" at line ") {
-        Some(i) => &first[..i],
-        None => first,
+    let msg = first.trim_start_matches("error: ");
+    // serde-saphyr writes the location as a leading "line X column Y: ";
+    // other renderings end in " at line X, column Y". Either duplicates our
+    // own prefix.
+    let msg = match msg
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((loc, tail)) if loc.contains(" column ") => tail,
+        _ => msg,
     };
-    msg.trim_start_matches("error: ").to_string()
+    let msg = match msg.rfind(" at line ") {
+        Some(i) => &msg[..i],
+        None => msg,
+    };
+    msg.to_string()
 }

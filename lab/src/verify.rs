@@ -153,7 +153,7 @@ pub struct ProbeResult {
     pub retried: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Summary {
     pub probes: usize,
     pub passed: usize,
@@ -167,6 +167,12 @@ pub struct Summary {
     /// Probes that got an answer (open or rejected).
     pub answered: usize,
     pub wall_ms: u64,
+    /// Answers per second while the answers came in: answered probes of the
+    /// first round divided by the time until the last of them finished.
+    /// (All probes of a source start together, so a probe's own elapsed
+    /// time is when it finished.) Drops do not count: they cost a timeout
+    /// by design.
+    pub answered_per_s: f64,
 }
 
 impl Summary {
@@ -332,6 +338,15 @@ pub async fn verify_plan(
         )
     };
     let mut seen = probe_cells(rt, lab, sc, plan, &all, opts).await?;
+    let answers: Vec<Duration> = seen
+        .values()
+        .filter(|s| matches!(s.observed, Observed::Open | Observed::Rejected))
+        .map(|s| s.elapsed)
+        .collect();
+    let answered_per_s = match answers.iter().max() {
+        Some(last) if !last.is_zero() => answers.len() as f64 / last.as_secs_f64(),
+        _ => 0.0,
+    };
     let retry: Vec<usize> = seen
         .iter()
         .filter(|(i, s)| !matches!(judge_one(**i, s), Verdict::Pass | Verdict::HostDown))
@@ -345,6 +360,7 @@ pub async fn verify_plan(
     let mut summary = Summary {
         probes: plan.cells.len(),
         retries: retry.len(),
+        answered_per_s,
         ..Summary::default()
     };
     let mut results = Vec::with_capacity(plan.cells.len());

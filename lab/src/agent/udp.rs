@@ -37,6 +37,13 @@ pub(super) fn bind(
         Ok((UdpSocket::from_std(socket)?, local))
     };
     let (socket, local) = bind().map_err(bind_error(Proto::Udp, port, addr))?;
+    // A burst of probes to one port arrives faster than one task answers;
+    // the default buffer drops a good part of it (the prober resends, but
+    // every resend costs a quarter of the timeout). The kernel caps the
+    // request at net.core.rmem_max.
+    if let Err(e) = setsockopt(&socket, nix::sys::socket::sockopt::RcvBuf, &(4 << 20)) {
+        log(format_args!("SO_RCVBUF on udp port {}: {e}", local.port()));
+    }
     if mark {
         if let Err(e) = setsockopt(&socket, RcvMark, &true) {
             log(format_args!(

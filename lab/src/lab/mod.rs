@@ -37,6 +37,9 @@ pub const LABEL_IMAGE: &str = "io.seglab.image";
 /// How many Docker or namespace operations run at once: enough to overlap
 /// the engine's latency, few enough not to thrash a small machine.
 const PARALLEL: usize = 8;
+/// Container starts at once: the engine serializes much of a start, and
+/// measured here more than a few in flight only add contention.
+const PARALLEL_START: usize = 4;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
 const DOCKERFILE: &str = include_str!("../../../images/node/Dockerfile");
@@ -244,6 +247,19 @@ fn node_config(lab: &str, sc: &Scenario, name: &str, kind: NodeKind) -> NodeConf
     }
 }
 
+/// A rule set that rejects answers with ICMP, and the kernel rate-limits
+/// ICMP errors (a handful per destination, then one a second): a burst of
+/// probes would see most rejects as drops. Lab nodes answer them all.
+fn icmp_sysctls() -> impl Iterator<Item = (String, String)> {
+    [
+        ("net.ipv4.icmp_ratelimit", "0"),
+        ("net.ipv4.icmp_msgs_per_sec", "100000"),
+        ("net.ipv4.icmp_msgs_burst", "100000"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+}
+
 /// Brings `sc` up as lab `lab` and returns once it is ready: every stub
 /// listening, every route in place, every rule set loaded. On failure the
 /// caller removes what was created (see [`up_or_clean`]).
@@ -269,7 +285,7 @@ async fn up_inner(
     let (placed, net_ids) = create_networks(rt, lab, sc).await?;
     let spec_json = serde_json::to_string(&placed).expect("a scenario serializes");
 
-    progress("containers");
+    progress("containers, routes and rules");
     let mut specs = Vec::new();
     for g in &placed.gateways {
         let cfg = node_config(lab, &placed, &g.name, NodeKind::Gateway);
@@ -287,14 +303,17 @@ async fn up_inner(
                 l
             },
             cap_add: vec!["NET_ADMIN".into()],
-            sysctls: HashMap::from([
+            sysctls: [
                 ("net.ipv4.ip_forward".into(), "1".into()),
                 // Paths may be asymmetric when several gateways share a
                 // transit network; strict reverse-path checks would drop them.
                 ("net.ipv4.conf.all.rp_filter".into(), "0".into()),
                 ("net.ipv4.conf.default.rp_filter".into(), "0".into()),
                 ("net.ipv4.conf.all.send_redirects".into(), "0".into()),
-            ]),
+            ]
+            .into_iter()
+            .chain(icmp_sysctls())
+            .collect(),
             read_only: true,
             networks: g
                 .attachments
@@ -327,30 +346,42 @@ async fn up_inner(
                 l
             },
             cap_add: Vec::new(),
-            sysctls: HashMap::new(),
+            sysctls: icmp_sysctls().collect(),
             read_only: true,
             networks: vec![(net_ids[&h.segment].clone(), h.address)],
         });
     }
-    let ids: Vec<String> = stream::iter(specs.iter())
-        .map(|s| async move {
-            let id = rt.create_container(s).await?;
-            rt.start_container(&id).await?;
-            rt.wait_for_log_line(&id, READY_LINE, READY_TIMEOUT).await?;
-            Ok::<_, Error>(id)
+    // Each node is configured as soon as it is ready, while others start.
+    let nodes = specs.iter().map(|s| {
+        let (name, kind) = match s.labels.get(LABEL_HOST) {
+            Some(h) => (h.clone(), NodeKind::Host),
+            None => (s.hostname.clone(), NodeKind::Gateway),
+        };
+        (s, name, kind)
+    });
+    stream::iter(nodes)
+        .map(|(spec, name, kind)| {
+            let placed = &placed;
+            async move {
+                let id = rt.create_container(spec).await?;
+                rt.start_container(&id).await?;
+                rt.wait_for_log_line(&id, READY_LINE, READY_TIMEOUT).await?;
+                let c = rt.inspect_container(&id).await?;
+                let node = NodeInfo {
+                    name,
+                    kind,
+                    container_id: id,
+                    running: c.running,
+                    status: c.status,
+                    pid: c.pid,
+                };
+                configure_node(placed, lab, &node).await
+            }
         })
-        .buffer_unordered(PARALLEL)
-        .try_collect()
-        .await?;
-    tracing::debug!(containers = ids.len(), "all nodes ready");
-
-    progress("routes and rules");
-    let info = find_lab(rt, lab).await?;
-    stream::iter(info.nodes.values())
-        .map(|n| configure_node(&placed, lab, n))
-        .buffer_unordered(PARALLEL)
+        .buffer_unordered(PARALLEL_START)
         .try_collect::<Vec<()>>()
         .await?;
+    let info = find_lab(rt, lab).await?;
     Ok(info)
 }
 
@@ -489,6 +520,9 @@ pub async fn up_or_clean(
     };
     if result.is_err() {
         progress("cleaning up");
+        // Let requests that were in flight when `up` was dropped land, so
+        // the sweep below sees what they created.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         if let Err(e) = down(rt, lab).await {
             tracing::warn!("cleanup of lab {lab} failed: {e}");
         }
@@ -497,17 +531,18 @@ pub async fn up_or_clean(
 }
 
 /// Removes every container and network of a lab, by label. Safe to repeat
-/// and to run on a half-built lab. A second pass catches objects whose
-/// creation was still in flight when an interrupted `up` was dropped.
+/// and to run on a half-built lab. Objects whose creation was still in
+/// flight when an interrupted `up` was dropped appear a moment later, so
+/// the listing is repeated until it comes back empty.
 pub async fn down(rt: &Runtime, lab: &str) -> Result<usize> {
-    let mut removed = 0;
-    for pass in 0..3 {
+    let mut removed = remove_by_label(rt, &[(LABEL_LAB, lab)]).await?;
+    for _ in 0..5 {
         let n = remove_by_label(rt, &[(LABEL_LAB, lab)]).await?;
-        removed += n;
-        if n == 0 && pass > 0 {
+        if n == 0 {
             break;
         }
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        removed += n;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(removed)
 }

@@ -127,7 +127,7 @@ impl Source {
                 let p = dir.join(rel);
                 std::fs::read_to_string(&p)
                     .map(|t| (p.display().to_string(), t))
-                    .map_err(|e| format!("cannot read rule set file `{}`: {e}", p.display()))
+                    .map_err(|e| format!("cannot read `{}`: {e}", p.display()))
             }
         }
     }

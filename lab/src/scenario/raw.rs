@@ -25,10 +25,11 @@ pub struct RawScenario {
     /// How blocked flows must be blocked: `drop` or `reject`; default: either.
     #[serde(default)]
     pub block: Option<S<String>>,
-    pub segments: Vec<RawSegment>,
+    /// Spanned so that an empty list is reported where it is written.
+    pub segments: S<Vec<RawSegment>>,
     #[serde(default)]
     pub gateways: Vec<RawGateway>,
-    pub hosts: Vec<RawHost>,
+    pub hosts: S<Vec<RawHost>>,
     #[serde(default)]
     pub host_firewalls: Vec<RawHostFirewall>,
     #[serde(default)]
@@ -65,7 +66,7 @@ pub struct RawSegment {
 #[serde(deny_unknown_fields)]
 pub struct RawGateway {
     pub name: S<String>,
-    pub segments: Vec<S<String>>,
+    pub segments: S<Vec<S<String>>>,
     /// Hand-written nft rule set, relative to the scenario file.
     #[serde(default)]
     pub ruleset: Option<S<String>>,
@@ -112,7 +113,7 @@ pub struct RawFlow {
     pub to: S<String>,
     /// Default: every port of the catalog flow.
     #[serde(default)]
-    pub ports: Option<Vec<S<String>>>,
+    pub ports: Option<S<Vec<S<String>>>>,
     /// `stated` (the whitepaper says so) or `modelled` (our assumption).
     pub basis: S<String>,
     #[serde(default)]

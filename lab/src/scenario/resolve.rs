@@ -105,8 +105,10 @@ impl Ctx<'_> {
             Selector::Host(h) => {
                 (!self.hosts.iter().any(|(n, _, _)| n == h)).then(|| format!("unknown host `{h}`"))
             }
-            Selector::Segment(seg) => (!self.raw.segments.iter().any(|x| &x.name.value == seg))
-                .then(|| format!("unknown segment `{seg}`")),
+            Selector::Segment(seg) => {
+                (!self.raw.segments.value.iter().any(|x| &x.name.value == seg))
+                    .then(|| format!("unknown segment `{seg}`"))
+            }
             Selector::Role(r) => {
                 if !self.catalog.roles.contains_key(r) {
                     Some(format!(
@@ -152,10 +154,11 @@ impl Ctx<'_> {
         }
         let ports: Vec<PortSpec> = match &f.ports {
             Some(list) => {
-                if list.is_empty() {
-                    d.push(at(&f.flow), format!("{field}.ports"), "an empty port list permits nothing; leave `ports` out to take the catalog flow's ports");
+                if list.value.is_empty() {
+                    d.push(at(list), format!("{field}.ports"), "an empty port list permits nothing; leave `ports` out to take the catalog flow's ports");
                 }
-                list.iter()
+                list.value
+                    .iter()
                     .enumerate()
                     .filter_map(|(j, p)| match parse_port_spec(&p.value, self.params) {
                         Ok(spec) => Some(spec),
@@ -186,8 +189,19 @@ pub(super) fn load(
 ) -> Result<Scenario, ScenarioError> {
     let file = src.file.as_str();
     let mut d = Diagnostics::new(file);
-    if src.text.trim().is_empty() {
-        d.push(Pos { line: 1, col: 1 }, "", "the scenario file is empty");
+    // Nothing but blank lines and comments: say so, rather than the YAML
+    // parser's "unexpected end of input" at the end of the file.
+    let blank = src.text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
+    });
+    if blank {
+        let what = if src.text.trim().is_empty() {
+            "the scenario file is empty"
+        } else {
+            "the scenario file is empty (it holds only comments)"
+        };
+        d.push(Pos { line: 1, col: 1 }, "", what);
         return Err(ScenarioError::Invalid(d.into_sorted()));
     }
     let raw: RawScenario = serde_saphyr::from_str(&src.text)
@@ -237,7 +251,7 @@ pub(super) fn load(
 
     // Segments.
     let mut segments: Vec<Segment> = Vec::new();
-    for (i, s) in raw.segments.iter().enumerate() {
+    for (i, s) in raw.segments.value.iter().enumerate() {
         check_name(&mut d, &s.name, format!("segments[{i}].name"));
         if segments.iter().any(|x| x.name == s.name.value) {
             d.push(
@@ -298,9 +312,9 @@ pub(super) fn load(
             docker_gateway: Ipv4Addr::from(u32::from(subnet.broadcast()) - 1),
         });
     }
-    if raw.segments.is_empty() {
+    if raw.segments.value.is_empty() {
         d.push(
-            Pos { line: 1, col: 1 },
+            at(&raw.segments),
             "segments",
             "a scenario needs at least one segment",
         );
@@ -320,8 +334,8 @@ pub(super) fn load(
             );
         }
         let mut attachments = Vec::new();
-        for (j, s) in g.segments.iter().enumerate() {
-            if !raw.segments.iter().any(|x| x.name.value == s.value) {
+        for (j, s) in g.segments.value.iter().enumerate() {
+            if !raw.segments.value.iter().any(|x| x.name.value == s.value) {
                 d.push(
                     at(s),
                     format!("gateways[{i}].segments[{j}]"),
@@ -343,9 +357,9 @@ pub(super) fn load(
                 });
             }
         }
-        if g.segments.is_empty() {
+        if g.segments.value.is_empty() {
             d.push(
-                at(&g.name),
+                at(&g.segments),
                 format!("gateways[{i}].segments"),
                 "a gateway must attach to at least one segment",
             );
@@ -370,7 +384,7 @@ pub(super) fn load(
     // Routers and gateway addresses: the router takes the first address of
     // the segment (.1 in a /24), further gateways the next ones.
     let mut used: BTreeSet<Ipv4Addr> = BTreeSet::new();
-    for (i, s) in raw.segments.iter().enumerate() {
+    for (i, s) in raw.segments.value.iter().enumerate() {
         let Some(seg) = segments.iter_mut().find(|x| x.name == s.name.value) else {
             continue;
         };
@@ -421,7 +435,7 @@ pub(super) fn load(
     // Hosts: fixed addresses first, then the rest in order.
     let mut hosts: Vec<Host> = Vec::new();
     let mut pending: Vec<usize> = Vec::new();
-    for (i, h) in raw.hosts.iter().enumerate() {
+    for (i, h) in raw.hosts.value.iter().enumerate() {
         let field = format!("hosts[{i}].name");
         check_name(&mut d, &h.name, field.clone());
         if let Some(kind) = names.insert(h.name.value.clone(), "host".into()) {
@@ -432,7 +446,15 @@ pub(super) fn load(
             );
         }
         let seg = segments.iter().find(|s| s.name == h.segment.value);
+        // A segment that is defined but invalid is reported where it is
+        // defined, not again as unknown here.
+        let defined = raw
+            .segments
+            .value
+            .iter()
+            .any(|s| s.name.value == h.segment.value);
         match seg {
+            None if defined => {}
             None => d.push(
                 at(&h.segment),
                 format!("hosts[{i}].segment"),
@@ -518,15 +540,15 @@ pub(super) fn load(
                 hosts[i].address = ip;
             }
             None => d.push(
-                at(&raw.hosts[i].name),
+                at(&raw.hosts.value[i].name),
                 format!("hosts[{i}].address"),
                 format!("segment `{}` has no free address left", seg.name),
             ),
         }
     }
-    if raw.hosts.is_empty() {
+    if raw.hosts.value.is_empty() {
         d.push(
-            Pos { line: 1, col: 1 },
+            at(&raw.hosts),
             "hosts",
             "a scenario needs at least one host",
         );
@@ -684,6 +706,7 @@ pub(super) fn load(
             }
             let (i, h) = raw
                 .hosts
+                .value
                 .iter()
                 .enumerate()
                 .find(|(_, h)| &h.segment.value == a)
