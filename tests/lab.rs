@@ -13,6 +13,13 @@ fn inspect(obj: &str, format: &str) -> String {
     docker(&["inspect", "-f", format, obj]).trim().to_string()
 }
 
+fn host_address(lab: &str, host: &str) -> String {
+    inspect(
+        &container(lab, host),
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+    )
+}
+
 /// Brings a scenario up and checks everything `up` promises.
 fn up_and_check(scenario: &str) {
     let lab = unique(&scenario.replace("scenario-", "s"));
@@ -116,6 +123,15 @@ fn up_and_check(scenario: &str) {
         "exec", &lab, &host.name, "--", "ip", "-4", "-o", "addr", "show", "eth0",
     ]);
     assert!(o.status.success(), "{}", text(&o));
+    let addr = format!(" {}/", host_address(&lab, &host.name));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&addr),
+        "{}",
+        text(&o)
+    );
+    // The command's own exit status comes back.
+    let o = run(&["exec", &lab, &host.name, "--", "sh", "-c", "exit 7"]);
+    assert_eq!(o.status.code(), Some(7), "{}", text(&o));
     let status = run(&["status", &lab]);
     assert!(status.status.success(), "{}", text(&status));
     let st = String::from_utf8_lossy(&status.stdout);

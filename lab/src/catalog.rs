@@ -4,7 +4,6 @@
 //! resolved for one release and one set of parameters.
 
 use crate::diag::{Diagnostic, Diagnostics, Pos};
-use crate::node::Proto;
 use crate::ports::{parse_port_spec, ParamLookup, PortKey, PortSpec};
 use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
@@ -79,7 +78,9 @@ struct RawFlow {
     #[serde(default)]
     release: Option<Spanned<String>>,
     quote: String,
+    /// For people reading the catalog; parsed so that it is allowed.
     #[serde(default)]
+    #[allow(dead_code)]
     note: Option<String>,
 }
 
@@ -177,7 +178,6 @@ impl Catalog {
                     Err(e) => d.push(Pos::of(&p.referenced), format!("flows[{i}].ports[{j}]"), e),
                 }
             }
-            let _ = &f.note;
             if release.is_none() || release == Some(params.release) {
                 flows.push(CatalogFlow {
                     id: f.id.value,
@@ -263,6 +263,3 @@ impl Catalog {
         })
     }
 }
-
-/// Protocols a port key can have, for callers that enumerate both.
-pub const PROTOS: [Proto; 2] = [Proto::Tcp, Proto::Udp];

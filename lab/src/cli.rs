@@ -158,6 +158,8 @@ impl OutputArgs {
 pub struct Outcome {
     pub stdout: String,
     pub failed: Option<String>,
+    /// Exit with this code (`exec` passes on its command's).
+    pub exit_code: Option<i32>,
 }
 
 impl From<String> for Outcome {
@@ -165,6 +167,7 @@ impl From<String> for Outcome {
         Outcome {
             stdout,
             failed: None,
+            exit_code: None,
         }
     }
 }
@@ -283,13 +286,16 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 tokio::task::spawn_blocking(move || crate::netns::exec_interactive(pid, &command))
                     .await
                     .map_err(|e| Error::Environment(format!("exec failed: {e}")))??;
-            match status.code() {
-                Some(0) => Ok(String::new().into()),
-                code => Err(Error::Input(format!(
-                    "the command exited with {}",
-                    code.map_or("a signal".into(), |c| c.to_string())
-                ))),
-            }
+            // Like a shell: the command's own status, 128+N for a signal.
+            use std::os::unix::process::ExitStatusExt;
+            let code = status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+            Ok(Outcome {
+                stdout: String::new(),
+                failed: None,
+                exit_code: Some(code),
+            })
         }
         Command::Verify { lab, phase, output } => {
             let rt = Runtime::connect().await?;
@@ -360,6 +366,7 @@ fn finish(output: &OutputArgs, reports: &[Report]) -> Result<Outcome> {
     Ok(Outcome {
         stdout,
         failed: (!failed.is_empty()).then(|| failed.join(", ")),
+        exit_code: None,
     })
 }
 

@@ -28,6 +28,9 @@ async fn main() {
                 eprintln!("seglab: verification failed: {failed}");
                 std::process::exit(EXIT_VERIFY_FAILED);
             }
+            if let Some(code) = out.exit_code {
+                std::process::exit(code);
+            }
         }
         Err(e) => {
             eprintln!("seglab: {e}");

@@ -43,6 +43,8 @@ pub async fn test_scenario(
     if !opts.keep || result.is_err() && cancel.is_cancelled() {
         progress("down");
         lab::down(rt, &name).await?;
+    } else {
+        tracing::warn!("kept lab {name} (seglab down {name} removes it)");
     }
     Ok((name, result?))
 }

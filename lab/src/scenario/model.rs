@@ -178,7 +178,8 @@ pub enum BlockStyle {
 pub struct Scenario {
     pub name: String,
     pub title: String,
-    /// Where it was read from (a path or `builtin:NAME`).
+    /// Where it was read from: a path, or `scenarios/NAME/scenario.yaml` for a
+    /// built-in scenario.
     pub file: String,
     pub params: Params,
     /// Required block style, if the scenario names one.

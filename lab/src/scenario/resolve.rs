@@ -585,7 +585,6 @@ pub(super) fn load(
                 Err(e) => d.push(at(p), format!("host_firewalls[{i}].allow[{j}]"), e),
             }
         }
-        let _ = (&fw.quote, &fw.note);
         if let Some(sel) = sel {
             for h in hosts.iter_mut().filter(|h| sel.matches(h)) {
                 let list = h.firewall.get_or_insert_with(Vec::new);
@@ -648,7 +647,6 @@ pub(super) fn load(
                 });
             }
         }
-        let _ = (&p.description, &p.quote);
         phases.push(Phase {
             name: p.name.value.clone(),
             temporary: p.temporary,
@@ -656,7 +654,6 @@ pub(super) fn load(
             rulesets,
         });
     }
-    let _ = &raw.description;
 
     let block = match &raw.block {
         None => None,
