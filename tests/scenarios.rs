@@ -152,6 +152,7 @@ invalid_fixtures! {
     invalid_selector_unknown_role: "selector-unknown-role",
     invalid_selector_unknown_kind: "selector-unknown-kind",
     invalid_selector_role_without_hosts: "selector-role-without-hosts",
+    invalid_flow_refused_by_host_firewall: "flow-refused-by-host-firewall",
     // Segments and subnets.
     invalid_segment_duplicate_name: "segment-duplicate-name",
     invalid_subnet_overlap: "subnet-overlap",

@@ -122,6 +122,10 @@ pub struct Catalog {
     /// Ports outside the catalog that are probed too, so that a gateway that
     /// lets everything through shows leaks beyond the documented ports.
     pub probe_extra: Vec<PortSpec>,
+    /// Ports of flows of the other releases: probed as well, so that a rule
+    /// set written for another release shows up (e.g. 43234 still open
+    /// under U1).
+    pub other_release_ports: Vec<PortSpec>,
 }
 
 impl Catalog {
@@ -137,6 +141,7 @@ impl Catalog {
         flows
             .chain(roles)
             .chain(self.probe_extra.iter())
+            .chain(self.other_release_ports.iter())
             .map(|p| p.key)
             .collect()
     }
@@ -152,6 +157,7 @@ impl Catalog {
             .map_err(|e| vec![crate::diag::from_yaml_error(file, &e)])?;
         let mut d = Diagnostics::new(file);
         let mut flows = Vec::new();
+        let mut other_release_ports = Vec::new();
         let mut seen = BTreeSet::new();
         for (i, f) in raw.flows.iter().enumerate() {
             let release = match &f.release {
@@ -178,7 +184,9 @@ impl Catalog {
                     Err(e) => d.push(Pos::of(&p.referenced), format!("flows[{i}].ports[{j}]"), e),
                 }
             }
-            if release.is_none() || release == Some(params.release) {
+            if release.is_some() && release != Some(params.release) {
+                other_release_ports.extend(ports);
+            } else {
                 flows.push(CatalogFlow {
                     id: f.id.value,
                     title: f.title.clone(),
@@ -260,6 +268,7 @@ impl Catalog {
             flows,
             roles,
             probe_extra,
+            other_release_ports,
         })
     }
 }

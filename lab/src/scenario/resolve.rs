@@ -183,6 +183,42 @@ impl Ctx<'_> {
     }
 }
 
+/// A flow that a destination's own host firewall refuses can never open:
+/// the scenario contradicts itself, and the plan could not say what to
+/// expect. Reported once per flow and host.
+fn check_against_firewalls(
+    d: &mut Diagnostics,
+    hosts: &[Host],
+    flow: &Flow,
+    raw: &RawFlow,
+    field: &str,
+) {
+    for h in hosts.iter().filter(|h| flow.to.matches(h)) {
+        let Some(allow) = &h.firewall else {
+            continue;
+        };
+        let refused: Vec<String> = flow
+            .ports
+            .iter()
+            .filter(|p| !allow.iter().any(|a| a.key == p.key))
+            .map(|p| p.key.to_string())
+            .collect();
+        if !refused.is_empty() {
+            d.push(
+                at(&raw.to),
+                format!("{field}.to"),
+                format!(
+                    "flow {} permits {} to host `{}`, but its host firewall does not open {}",
+                    flow.flow,
+                    refused.join(", "),
+                    h.name,
+                    if refused.len() == 1 { "it" } else { "them" }
+                ),
+            );
+        }
+    }
+}
+
 pub(super) fn load(
     src: &Source,
     overrides: &[(String, String)],
@@ -603,7 +639,11 @@ pub(super) fn load(
         .policy
         .iter()
         .enumerate()
-        .filter_map(|(i, f)| ctx.resolve_flow(&mut d, f, &format!("policy[{i}]")))
+        .filter_map(|(i, f)| {
+            let flow = ctx.resolve_flow(&mut d, f, &format!("policy[{i}]"))?;
+            check_against_firewalls(&mut d, &hosts, &flow, f, &format!("policy[{i}]"));
+            Some(flow)
+        })
         .collect();
     let mut phases: Vec<Phase> = Vec::new();
     for (i, p) in raw.phases.iter().enumerate() {
@@ -619,7 +659,12 @@ pub(super) fn load(
             .flows
             .iter()
             .enumerate()
-            .filter_map(|(j, f)| ctx.resolve_flow(&mut d, f, &format!("phases[{i}].flows[{j}]")))
+            .filter_map(|(j, f)| {
+                let field = format!("phases[{i}].flows[{j}]");
+                let flow = ctx.resolve_flow(&mut d, f, &field)?;
+                check_against_firewalls(&mut d, &hosts, &flow, f, &field);
+                Some(flow)
+            })
             .collect();
         let mut rulesets = Vec::new();
         for (j, r) in p.rulesets.iter().enumerate() {
