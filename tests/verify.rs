@@ -14,6 +14,16 @@ fn cell_line(src: &str, dst: &str, proto: &str, port: u16, verdict: &str) -> Str
     format!("{src}>{dst} {proto}/{port} {verdict}")
 }
 
+/// `seglab test SCENARIO --format FORMAT` with `--ruleset` for each target.
+fn test_with(scenario: &str, format: &str, rulesets: &[String]) -> std::process::Output {
+    let mut cmd = seglab();
+    cmd.args(["test", scenario, "--format", format]);
+    for r in rulesets {
+        cmd.args(["--ruleset", r]);
+    }
+    cmd.output().unwrap()
+}
+
 /// `seglab test SCENARIO` with every gateway's rule set replaced by `file`.
 fn test_with_all_gateways(sc: &Scenario, file: &str) -> std::process::Output {
     let mut args: Vec<String> = vec![
@@ -89,14 +99,11 @@ fn drop_all_gateways_miss_every_cross_segment_flow() {
 
 #[test]
 fn one_permitted_port_removed_is_exactly_that_missing_flow() {
-    let o = seglab()
-        .args(["test", "scenario-2", "--format", "json", "--ruleset"])
-        .arg(format!(
-            "gw-mgmt={}",
-            fixture("rulesets/s2-gw-mgmt-without-7780.nft")
-        ))
-        .output()
-        .unwrap();
+    let broken = [format!(
+        "gw-mgmt={}",
+        fixture("rulesets/s2-gw-mgmt-without-7780.nft")
+    )];
+    let o = test_with("scenario-2", "json", &broken);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let reports = reports(&o);
     assert_eq!(
@@ -107,14 +114,7 @@ fn one_permitted_port_removed_is_exactly_that_missing_flow() {
         ]
     );
     // The table names the whitepaper flow of the missing cells.
-    let o = seglab()
-        .args(["test", "scenario-2", "--ruleset"])
-        .arg(format!(
-            "gw-mgmt={}",
-            fixture("rulesets/s2-gw-mgmt-without-7780.nft")
-        ))
-        .output()
-        .unwrap();
+    let o = test_with("scenario-2", "table", &broken);
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
         table.contains("agent-1 -> ams: missing tcp/7780 (flow 5)"),
@@ -124,14 +124,11 @@ fn one_permitted_port_removed_is_exactly_that_missing_flow() {
 
 #[test]
 fn one_extra_port_opened_is_exactly_that_leak() {
-    let o = seglab()
-        .args(["test", "scenario-1", "--format", "json", "--ruleset"])
-        .arg(format!(
-            "gw-edge={}",
-            fixture("rulesets/s1-gw-edge-extra-443.nft")
-        ))
-        .output()
-        .unwrap();
+    let broken = [format!(
+        "gw-edge={}",
+        fixture("rulesets/s1-gw-edge-extra-443.nft")
+    )];
+    let o = test_with("scenario-1", "json", &broken);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let reports = reports(&o);
     assert_eq!(

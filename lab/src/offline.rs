@@ -70,26 +70,25 @@ pub fn plan_text(sc: &Scenario, phase: Option<&str>, format: PlanFormat) -> Resu
                 "must open (flow)",
                 "must be blocked",
             ]);
-            for chunk in p.cells.chunk_by(|a, b| a.src == b.src && a.dst == b.dst) {
-                let open: Vec<String> = chunk
-                    .iter()
-                    .filter(|c| c.expected == Expected::Open)
-                    .map(|c| match c.flow {
-                        Some(f) => format!("{}/{} ({f})", c.proto, c.port),
-                        None => format!("{}/{}", c.proto, c.port),
-                    })
-                    .collect();
-                let blocked = chunk.len() - open.len();
-                let open = match (open.len(), blocked) {
+            for pair in p.pairs() {
+                let open = match (pair.open.len(), pair.blocked) {
                     (0, _) => "-".to_string(),
-                    (_, 0) => format!("all {} ports ({})", open.len(), chunk[0].reason),
-                    _ => open.join(" "),
+                    (n, 0) => format!("all {n} ports ({})", pair.reason),
+                    _ => pair
+                        .open
+                        .iter()
+                        .map(|c| match c.flow {
+                            Some(f) => format!("{}/{} ({f})", c.proto, c.port),
+                            None => format!("{}/{}", c.proto, c.port),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" "),
                 };
                 t.add_row([
-                    chunk[0].src.clone(),
-                    chunk[0].dst.clone(),
+                    pair.src.to_string(),
+                    pair.dst.to_string(),
                     open,
-                    format!("{blocked} ports"),
+                    format!("{} ports", pair.blocked),
                 ]);
             }
             let opens = p
@@ -120,11 +119,7 @@ pub fn render_text(sc: &Scenario, gateway: Option<&str>, phase: Option<&str>) ->
                 return Err(Error::Input(format!(
                     "scenario `{}` has no gateway `{g}` (gateways: {})",
                     sc.name,
-                    sc.gateways
-                        .iter()
-                        .map(|g| g.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    sc.gateway_names()
                 )));
             }
             vec![g]

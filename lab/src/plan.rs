@@ -38,6 +38,19 @@ pub struct Plan {
     pub cells: Vec<Cell>,
 }
 
+/// The cells of one source and destination.
+#[derive(Debug)]
+pub struct Pair<'a> {
+    pub src: &'a str,
+    pub dst: &'a str,
+    /// Cells that must open.
+    pub open: Vec<&'a Cell>,
+    /// How many must be blocked.
+    pub blocked: usize,
+    /// Why, for the first cell (the same for all when none differ).
+    pub reason: &'a str,
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("scenario `{scenario}` has no phase `{phase}` (phases: {known})")]
 pub struct UnknownPhase {
@@ -137,6 +150,25 @@ impl Plan {
             .find(|c| c.src == src && c.dst == dst && c.proto == proto && c.port == port)
     }
 
+    /// The cells grouped by source and destination, in plan order.
+    pub fn pairs(&self) -> impl Iterator<Item = Pair<'_>> {
+        self.cells
+            .chunk_by(|a, b| a.src == b.src && a.dst == b.dst)
+            .map(|chunk| {
+                let open: Vec<&Cell> = chunk
+                    .iter()
+                    .filter(|c| c.expected == Expected::Open)
+                    .collect();
+                Pair {
+                    src: &chunk[0].src,
+                    dst: &chunk[0].dst,
+                    blocked: chunk.len() - open.len(),
+                    open,
+                    reason: &chunk[0].reason,
+                }
+            })
+    }
+
     /// A compact text form: per source and destination, the open ports
     /// (with the permitting flow) and how many ports are blocked.
     pub fn compact(&self) -> String {
@@ -149,27 +181,25 @@ impl Plan {
             self.ports.len(),
             self.cells.len()
         );
-        for chunk in self.cells.chunk_by(|a, b| a.src == b.src && a.dst == b.dst) {
-            let open: Vec<String> = chunk
-                .iter()
-                .filter(|c| c.expected == Expected::Open)
-                .map(|c| match c.flow {
-                    Some(f) => format!("{}/{}[{f}]", c.proto, c.port),
-                    None => format!("{}/{}", c.proto, c.port),
-                })
-                .collect();
-            let blocked = chunk.len() - open.len();
-            let open = if open.is_empty() {
+        for pair in self.pairs() {
+            let open = if pair.open.is_empty() {
                 "-".to_string()
-            } else if blocked == 0 {
+            } else if pair.blocked == 0 {
                 "all".to_string()
             } else {
-                open.join(" ")
+                pair.open
+                    .iter()
+                    .map(|c| match c.flow {
+                        Some(f) => format!("{}/{}[{f}]", c.proto, c.port),
+                        None => format!("{}/{}", c.proto, c.port),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
             };
             let _ = writeln!(
                 out,
                 "{} -> {}: open {} | blocked {}",
-                chunk[0].src, chunk[0].dst, open, blocked
+                pair.src, pair.dst, open, pair.blocked
             );
         }
         out

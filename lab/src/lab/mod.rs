@@ -286,71 +286,58 @@ async fn up_inner(
     let spec_json = serde_json::to_string(&placed).expect("a scenario serializes");
 
     progress("containers, routes and rules");
-    let mut specs = Vec::new();
-    for g in &placed.gateways {
-        let cfg = node_config(lab, &placed, &g.name, NodeKind::Gateway);
-        specs.push(ContainerSpec {
-            name: container_name(lab, &g.name),
-            hostname: g.name.clone(),
+    let spec_for = |name: &str, kind: NodeKind, extra: &[(&str, &str)]| {
+        let cfg = node_config(lab, &placed, name, kind);
+        let mut labels = labels(lab, sc, extra);
+        labels.insert(LABEL_SPEC.into(), spec_json.clone());
+        ContainerSpec {
+            name: container_name(lab, name),
+            hostname: name.to_string(),
             image: image.clone(),
             env: vec![format!(
                 "{CONFIG_ENV}={}",
-                serde_json::to_string(&cfg).expect("config")
+                serde_json::to_string(&cfg).expect("a node config serializes")
             )],
-            labels: {
-                let mut l = labels(lab, sc, &[(LABEL_GATEWAY, &g.name)]);
-                l.insert(LABEL_SPEC.into(), spec_json.clone());
-                l
-            },
-            cap_add: vec!["NET_ADMIN".into()],
-            sysctls: [
-                ("net.ipv4.ip_forward".into(), "1".into()),
-                // Paths may be asymmetric when several gateways share a
-                // transit network; strict reverse-path checks would drop them.
-                ("net.ipv4.conf.all.rp_filter".into(), "0".into()),
-                ("net.ipv4.conf.default.rp_filter".into(), "0".into()),
-                ("net.ipv4.conf.all.send_redirects".into(), "0".into()),
-            ]
-            .into_iter()
-            .chain(icmp_sysctls())
-            .collect(),
-            read_only: true,
-            networks: g
-                .attachments
-                .iter()
-                .map(|a| (net_ids[&a.segment].clone(), a.address))
-                .collect(),
-        });
-    }
-    for h in &placed.hosts {
-        let cfg = node_config(lab, &placed, &h.name, NodeKind::Host);
-        specs.push(ContainerSpec {
-            name: container_name(lab, &h.name),
-            hostname: h.name.clone(),
-            image: image.clone(),
-            env: vec![format!(
-                "{CONFIG_ENV}={}",
-                serde_json::to_string(&cfg).expect("config")
-            )],
-            labels: {
-                let mut l = labels(
-                    lab,
-                    sc,
-                    &[
-                        (LABEL_HOST, &h.name),
-                        (LABEL_ROLE, &h.role),
-                        (LABEL_SEGMENT, &h.segment),
-                    ],
-                );
-                l.insert(LABEL_SPEC.into(), spec_json.clone());
-                l
-            },
+            labels,
             cap_add: Vec::new(),
             sysctls: icmp_sysctls().collect(),
             read_only: true,
-            networks: vec![(net_ids[&h.segment].clone(), h.address)],
-        });
+            networks: Vec::new(),
+        }
+    };
+    let mut specs = Vec::new();
+    for g in &placed.gateways {
+        let mut spec = spec_for(&g.name, NodeKind::Gateway, &[(LABEL_GATEWAY, &g.name)]);
+        spec.cap_add = vec!["NET_ADMIN".into()];
+        spec.sysctls.extend(
+            [
+                ("net.ipv4.ip_forward", "1"),
+                // Paths may be asymmetric when several gateways share a
+                // transit network; strict reverse-path checks would drop them.
+                ("net.ipv4.conf.all.rp_filter", "0"),
+                ("net.ipv4.conf.default.rp_filter", "0"),
+                ("net.ipv4.conf.all.send_redirects", "0"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        spec.networks = g
+            .attachments
+            .iter()
+            .map(|a| (net_ids[&a.segment].clone(), a.address))
+            .collect();
+        specs.push(spec);
     }
+    for h in &placed.hosts {
+        let extra = [
+            (LABEL_HOST, h.name.as_str()),
+            (LABEL_ROLE, h.role.as_str()),
+            (LABEL_SEGMENT, h.segment.as_str()),
+        ];
+        let mut spec = spec_for(&h.name, NodeKind::Host, &extra);
+        spec.networks = vec![(net_ids[&h.segment].clone(), h.address)];
+        specs.push(spec);
+    }
+
     // Each node is configured as soon as it is ready, while others start.
     let nodes = specs.iter().map(|s| {
         let (name, kind) = match s.labels.get(LABEL_HOST) {

@@ -73,11 +73,7 @@ pub fn apply_overrides(
                         "--ruleset: scenario `{}` has no gateway `{}` (gateways: {})",
                         sc.name,
                         o.gateway,
-                        sc.gateways
-                            .iter()
-                            .map(|g| g.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        sc.gateway_names()
                     ),
                 }));
             }

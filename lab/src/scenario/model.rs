@@ -205,6 +205,12 @@ impl Scenario {
     pub fn phase(&self, name: &str) -> Option<&Phase> {
         self.phases.iter().find(|p| p.name == name)
     }
+    /// The gateways' names, for messages.
+    pub fn gateway_names(&self) -> String {
+        let names: Vec<&str> = self.gateways.iter().map(|g| g.name.as_str()).collect();
+        names.join(", ")
+    }
+
     pub fn select<'a>(&'a self, sel: &'a Selector) -> impl Iterator<Item = &'a Host> + 'a {
         self.hosts.iter().filter(move |h| sel.matches(h))
     }
