@@ -1,0 +1,874 @@
+#!/usr/bin/env python3
+"""Benchmark of `seglab up`, `seglab down` and `seglab verify` (`make bench`).
+
+What it measures (wall clock of the commands, medians over --runs runs, with
+min and max; never a pass/fail timing test: the targets are printed beside the
+numbers for information, and the exit status is 0 unless something failed):
+
+1. `seglab up SCENARIO --name LAB` and `seglab down LAB` for scenario-2 and
+   scenario-4, with the node image already built (one warm-up up/down first).
+2. Baselines that build the same lab without seglab:
+   - docker-compose: tests/compose/SCENARIO.yml (same networks, driver
+     options, subnets moved to 198.19.x, same containers, capabilities,
+     sysctls, read-only root, static addresses, the seglab node image), then
+     the same routes and nft rules applied from the host with
+     `nsenter -t PID -n ip route ...` / `nsenter -t PID -n nft -f FILE`,
+     one command after the other, as a shell script would. `down` is
+     `docker-compose down`.
+   - plain docker CLI, in parallel: `docker network create` for every
+     network at once, then for every container at once `docker create`,
+     `docker network connect`, `docker start`; then the same serial routes
+     and rules. `down` is one `docker rm -f` and one `docker network rm`.
+   The routes and rules are those of a real seglab lab of the same scenario
+   (read with `seglab exec LAB NODE -- ip route` and `... nft list ruleset`,
+   Docker's own DNS tables left out), with seglab's subnets replaced by the
+   baseline's.
+3. `seglab verify LAB --format json` of scenario-4's full matrix on a running
+   lab: probes, answered probes, `summary.wall_ms`, answered probes per second.
+
+Everything it creates is removed whatever happens (try/finally, also on
+Ctrl-C and SIGTERM), and at the end it checks that no container or network
+labelled io.seglab.lab=bench* is left.
+
+Only the lab containers are ever configured; the benchmark itself sends no
+traffic (verify probes only the lab's own hosts).
+
+Usage: python3 tests/bench.py --seglab target/.../release/seglab [--runs 5]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COMPOSE_DIR = os.path.join(HERE, "compose")
+
+LABEL_LAB = "io.seglab.lab"
+LABEL_SPEC = "io.seglab.spec"
+COMPOSE_LAB = "bench-compose"
+CLI_LAB = "bench-cli"
+BENCH_PREFIX = "bench"
+
+SCENARIOS = ["scenario-2", "scenario-4"]
+VERIFY_SCENARIO = "scenario-4"
+PROBE_TIMEOUT_MS = 500  # seglab verify's default --timeout
+
+# Targets (informational).
+UP_RATIO = 0.6
+DOWN_RATIO = 0.5
+VERIFY_SLACK_MS = 500
+ANSWERED_PER_S = 10_000
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------
+# Running commands
+
+
+def run(cmd, check=True, env=None, timeout=300):
+    """Runs `cmd`, returns (seconds, CompletedProcess)."""
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=env, timeout=timeout)
+    except FileNotFoundError as e:
+        raise BenchError(f"cannot run {cmd[0]}: {e}") from e
+    except subprocess.TimeoutExpired as e:
+        raise BenchError(f"{' '.join(cmd)} did not finish in {timeout} s") from e
+    dt = time.perf_counter() - t0
+    if check and p.returncode != 0:
+        raise BenchError(
+            f"`{' '.join(cmd)}` failed (exit {p.returncode}):\n"
+            f"{(p.stderr or '').strip()[-3000:]}\n{(p.stdout or '').strip()[-1000:]}")
+    return dt, p
+
+
+def seglab_env():
+    env = dict(os.environ)
+    env.pop("RUST_LOG", None)  # logging would slow seglab down
+    return env
+
+
+def docker_json(args):
+    _, p = run(["docker"] + args)
+    return json.loads(p.stdout or "[]")
+
+
+def find_compose():
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    p = subprocess.run(["docker", "compose", "version"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    if p.returncode == 0:
+        return ["docker", "compose"]
+    raise BenchError("neither `docker-compose` nor `docker compose` is installed")
+
+
+# --------------------------------------------------------------------------
+# Addresses
+
+
+def prefix24(subnet):
+    net, _, bits = subnet.partition("/")
+    if bits != "24":
+        raise BenchError(f"subnet {subnet}: the benchmark only maps /24 subnets")
+    return ".".join(net.split(".")[:3]) + "."
+
+
+def translator(mapping):
+    """Replaces each /24 prefix 'a.b.c.' of `mapping` by its value, only at
+    the start of an address."""
+    pat = re.compile(r"(?<![0-9.])(" + "|".join(re.escape(k) for k in mapping) + r")(?=[0-9])")
+
+    def tr(text):
+        # One pass, so that a prefix is never translated twice.
+        return pat.sub(lambda m: mapping[m.group(1)], text)
+    return tr
+
+
+# --------------------------------------------------------------------------
+# What a seglab lab looks like, read back from the engine and the namespaces
+
+
+def lab_containers(label_value):
+    ids = run(["docker", "ps", "-aq", "--filter", f"label={LABEL_LAB}={label_value}"])[1].stdout.split()
+    return docker_json(["inspect"] + ids) if ids else []
+
+
+def docker_tables_removed(listing):
+    """`nft list ruleset` without Docker's own tables (those with a DOCKER_
+    chain: its embedded DNS), as seglab itself treats them."""
+    out, block, docker = [], [], False
+    for line in listing.splitlines():
+        if line.startswith("table "):
+            block, docker = [line], False
+        elif block:
+            block.append(line)
+            if line.strip().startswith("chain DOCKER_"):
+                docker = True
+            if line == "}":
+                if not docker:
+                    out.extend(block)
+                block = []
+    return "\n".join(out) + "\n" if out else ""
+
+
+def read_seglab_lab(seglab, lab):
+    """Nodes, segments, image, routes and rules of a running seglab lab."""
+    cs = lab_containers(lab)
+    if not cs:
+        raise BenchError(f"lab {lab} has no containers")
+    spec = json.loads(cs[0]["Config"]["Labels"][LABEL_SPEC])
+    image = cs[0]["Image"]
+    segments = {s["name"]: s["subnet"] for s in spec["segments"]}
+    nodes = {}
+    for g in spec["gateways"]:
+        nodes[g["name"]] = {"kind": "gateway",
+                            "addrs": {a["segment"]: a["address"] for a in g["attachments"]}}
+    for h in spec["hosts"]:
+        nodes[h["name"]] = {"kind": "host", "addrs": {h["segment"]: h["address"]}}
+    for name, n in nodes.items():
+        routes = run([seglab, "exec", lab, name, "--", "ip", "route"], env=seglab_env())[1].stdout
+        rules = run([seglab, "exec", lab, name, "--", "nft", "list", "ruleset"], env=seglab_env())[1].stdout
+        n["routes"] = routes
+        n["rules"] = docker_tables_removed(rules)
+    return {"image": image, "segments": segments, "nodes": nodes}
+
+
+def config_commands(node, tr):
+    """The shell-script baseline's commands for one node, addresses moved by
+    `tr`: routes (one `ip` per route) and one `nft -f`."""
+    cmds = []
+    lines = [l.split() for l in node["routes"].splitlines() if l.strip()]
+    if not any(l[0] == "default" for l in lines):
+        # Docker's default route to the reserved address goes, as in seglab.
+        cmds.append(["ip", "route", "flush", "exact", "0.0.0.0/0"])
+    for l in lines:
+        if "via" in l:
+            cmds.append(["ip", "route", "replace", tr(l[0]), "via", tr(l[l.index("via") + 1])])
+    return cmds
+
+
+# --------------------------------------------------------------------------
+# Baselines: configuration by nsenter, serially
+
+
+def apply_config(plan, pids):
+    """`plan`: [(container, [cmd...], nft_file or None)]; `pids`: container -> pid."""
+    for container, cmds, nft_file in plan:
+        pid = str(pids[container])
+        for c in cmds:
+            run(["nsenter", "-t", pid, "-n"] + c)
+        if nft_file:
+            run(["nsenter", "-t", pid, "-n", "nft", "-f", nft_file])
+
+
+def pids_of(names):
+    _, p = run(["docker", "inspect", "-f", "{{.Name}} {{.State.Pid}}"] + names)
+    pids = {}
+    for line in p.stdout.splitlines():
+        name, pid = line.split()
+        if pid == "0":
+            raise BenchError(f"container {name} is not running")
+        pids[name.lstrip("/")] = pid
+    return pids
+
+
+class Baseline:
+    """A lab built without seglab (compose or docker CLI) with seglab's
+    routes and rules applied afterwards."""
+
+    def __init__(self, scenario, lab, workdir):
+        self.scenario = scenario
+        self.lab = lab  # seglab's view: from read_seglab_lab
+        self.workdir = workdir
+        self.plan = None
+
+    def container(self, node):
+        raise NotImplementedError
+
+    def prepare_config(self, subnets):
+        """subnets: segment -> this baseline's subnet."""
+        missing = set(self.lab["segments"]) ^ set(subnets)
+        if missing:
+            raise BenchError(f"{self.scenario}: segments differ between seglab and the baseline: {sorted(missing)}")
+        mapping = {prefix24(self.lab["segments"][s]): prefix24(subnets[s]) for s in subnets}
+        tr = translator(mapping)
+        self.tr = tr
+        self.plan = []
+        for name, node in self.lab["nodes"].items():
+            nft_file = None
+            if node["rules"].strip():
+                nft_file = os.path.join(self.workdir, f"{name}.nft")
+                with open(nft_file, "w") as f:
+                    f.write(tr(node["rules"]))
+            cmds = config_commands(node, tr)
+            with open(os.path.join(self.workdir, f"{name}.sh"), "w") as f:
+                for c in cmds:
+                    f.write("nsenter -t $PID -n " + " ".join(c) + "\n")
+                if nft_file:
+                    f.write(f"nsenter -t $PID -n nft -f {nft_file}\n")
+            self.plan.append((self.container(name), cmds, nft_file))
+        # Every address the baseline configures must be one of its own.
+        allowed = tuple(mapping.values())
+        texts = [open(p[2]).read() for p in self.plan if p[2]] + \
+            [" ".join(c) for p in self.plan for c in p[1]]
+        for text in texts:
+            for addr in re.findall(r"(?<![0-9.])\d+\.\d+\.\d+\.\d+", text):
+                if addr != "0.0.0.0" and not addr.startswith(allowed):
+                    raise BenchError(f"{self.scenario}: address {addr} in the baseline's "
+                                     f"configuration is outside its subnets")
+
+    def configure(self):
+        pids = pids_of([p[0] for p in self.plan])
+        apply_config(self.plan, pids)
+
+    def check_addresses(self, containers):
+        """Warns when the baseline's containers are not attached like seglab's."""
+        problems = []
+        for name, node in self.lab["nodes"].items():
+            c = containers.get(self.container(name))
+            if c is None:
+                problems.append(f"{name}: missing")
+                continue
+            want = sorted(self.tr(a) for a in node["addrs"].values())
+            have = sorted(ep["IPAddress"] for ep in c["NetworkSettings"]["Networks"].values())
+            if want != have:
+                problems.append(f"{name}: {have} instead of {want}")
+            if node["kind"] == "gateway":
+                hc = c["HostConfig"]
+                caps = [c.upper().replace("CAP_", "") for c in hc.get("CapAdd") or []]
+                if "NET_ADMIN" not in caps or \
+                        (hc.get("Sysctls") or {}).get("net.ipv4.ip_forward") != "1":
+                    problems.append(f"{name}: not a gateway (NET_ADMIN, ip_forward)")
+            elif not c["HostConfig"].get("ReadonlyRootfs"):
+                problems.append(f"{name}: root file system not read-only")
+        extra = set(containers) - {self.container(n) for n in self.lab["nodes"]}
+        if extra:
+            problems.append(f"extra containers {sorted(extra)}")
+        return problems
+
+
+class ComposeBaseline(Baseline):
+    def __init__(self, compose, scenario, lab, workdir, tag):
+        super().__init__(scenario, lab, workdir)
+        self.compose = compose
+        self.file = os.path.join(COMPOSE_DIR, f"{scenario}.yml")
+        if not os.path.exists(self.file):
+            raise BenchError(f"missing compose file {self.file}")
+        self.project = f"bench-compose-{tag}"
+        self.env = dict(os.environ, SEGLAB_BENCH_IMAGE=lab["image"])
+        self.made = False
+
+    def cmd(self, *args):
+        return self.compose + ["-f", self.file, "-p", self.project] + list(args)
+
+    def container(self, node):
+        return f"{self.project}_{node}_1" if self.compose == ["docker-compose"] \
+            else f"{self.project}-{node}-1"
+
+    def up(self):
+        self.made = True
+        dt, _ = run(self.cmd("up", "-d"), env=self.env)
+        return dt
+
+    def down(self):
+        dt, _ = run(self.cmd("down", "--remove-orphans"), env=self.env)
+        return dt
+
+    def cleanup(self):
+        if self.made:
+            run(self.cmd("down", "--remove-orphans"), env=self.env, check=False)
+
+    def warm_up(self):
+        """First bring-up: learns the subnets, checks the compose file against
+        seglab's lab, writes and tries the configuration."""
+        self.up()
+        nets = docker_json(["network", "inspect"] + run(
+            ["docker", "network", "ls", "-q", "--filter",
+             f"label=com.docker.compose.project={self.project}"])[1].stdout.split())
+        subnets = {}
+        self.networks = []
+        for n in nets:
+            seg = n["Labels"]["com.docker.compose.network"]
+            subnets[seg] = n["IPAM"]["Config"][0]["Subnet"]
+            self.networks.append(n)
+        self.prepare_config(subnets)
+        cs = lab_containers(COMPOSE_LAB)
+        self.containers = [c for c in cs
+                           if c["Config"]["Labels"].get("com.docker.compose.project") == self.project]
+        problems = self.check_addresses({c["Name"].lstrip("/"): c for c in self.containers})
+        self.configure()
+        self.down()
+        return problems
+
+
+class CliBaseline(Baseline):
+    """The compose lab again, made with the plain docker CLI in parallel."""
+
+    def __init__(self, compose_baseline, tag):
+        cb = compose_baseline
+        super().__init__(cb.scenario, cb.lab, tempfile.mkdtemp(prefix="cli-", dir=cb.workdir))
+        self.prefix = f"bench-cli-{tag}"
+        self.image = cb.lab["image"]
+        self.net_specs = []
+        for n in cb.networks:
+            seg = n["Labels"]["com.docker.compose.network"]
+            cfg = n["IPAM"]["Config"][0]
+            opts = []
+            for k, v in sorted((n.get("Options") or {}).items()):
+                opts += ["-o", f"{k}={v}"]
+            self.net_specs.append((seg, ["docker", "network", "create", "--driver", n["Driver"],
+                                         "--subnet", cfg["Subnet"], "--gateway", cfg["Gateway"]]
+                                   + opts + ["--label", f"{LABEL_LAB}={CLI_LAB}",
+                                             f"{self.prefix}-{seg}"]))
+        self.ctr_specs = []
+        compose_net_seg = {n["Name"]: n["Labels"]["com.docker.compose.network"] for n in cb.networks}
+        for c in cb.containers:
+            node = c["Config"]["Labels"]["com.docker.compose.service"]
+            hc = c["HostConfig"]
+            args = ["docker", "create", "--name", self.container(node),
+                    "--hostname", c["Config"]["Hostname"],
+                    "--label", f"{LABEL_LAB}={CLI_LAB}", "--restart", "no", "--stop-timeout", "1"]
+            if hc.get("ReadonlyRootfs"):
+                args.append("--read-only")
+            for cap in hc.get("CapAdd") or []:
+                args += ["--cap-add", cap]
+            for k, v in sorted((hc.get("Sysctls") or {}).items()):
+                args += ["--sysctl", f"{k}={v}"]
+            for e in c["Config"]["Env"]:
+                if e.startswith("SEGLAB_NODE="):
+                    args += ["--env", e]
+            attach = sorted((compose_net_seg[net], ep["IPAMConfig"]["IPv4Address"])
+                            for net, ep in c["NetworkSettings"]["Networks"].items())
+            first, rest = attach[0], attach[1:]
+            args += ["--network", f"{self.prefix}-{first[0]}", "--ip", first[1], self.image]
+            connects = [["docker", "network", "connect", "--ip", ip, f"{self.prefix}-{seg}",
+                         self.container(node)] for seg, ip in rest]
+            self.ctr_specs.append((args, connects, ["docker", "start", self.container(node)]))
+        self.subnets = {seg: spec[spec.index("--subnet") + 1] for seg, spec in self.net_specs}
+        self.made = False
+
+    def container(self, node):
+        return f"{self.prefix}-{node}"
+
+    def up(self):
+        self.made = True
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=max(len(self.net_specs), len(self.ctr_specs))) as ex:
+            list(ex.map(lambda s: run(s[1]), self.net_specs))
+
+            def one(spec):
+                create, connects, start = spec
+                run(create)
+                for c in connects:
+                    run(c)
+                run(start)
+            list(ex.map(one, self.ctr_specs))
+        return time.perf_counter() - t0
+
+    def down(self):
+        t0 = time.perf_counter()
+        run(["docker", "rm", "-f"] + [self.container(n) for n in self.lab["nodes"]])
+        run(["docker", "network", "rm"] + [f"{self.prefix}-{seg}" for seg, _ in self.net_specs])
+        return time.perf_counter() - t0
+
+    def cleanup(self):
+        if not self.made:
+            return
+        ids = run(["docker", "ps", "-aq", "--filter", f"label={LABEL_LAB}={CLI_LAB}"], check=False)[1].stdout.split()
+        if ids:
+            run(["docker", "rm", "-f"] + ids, check=False)
+        nets = run(["docker", "network", "ls", "-q", "--filter", f"label={LABEL_LAB}={CLI_LAB}"], check=False)[1].stdout.split()
+        if nets:
+            run(["docker", "network", "rm"] + nets, check=False)
+
+    def warm_up(self):
+        self.up()
+        self.prepare_config(self.subnets)
+        cs = {c["Name"].lstrip("/"): c for c in lab_containers(CLI_LAB)}
+        problems = self.check_addresses(cs)
+        self.configure()
+        self.down()
+        return problems
+
+
+# --------------------------------------------------------------------------
+# Statistics and the report
+
+
+def stats(xs):
+    if not xs:
+        return None
+    return (statistics.median(xs), min(xs), max(xs))
+
+
+def fmt_s(st):
+    if st is None:
+        return "-"
+    med, lo, hi = st
+    return f"{med:6.2f} [{lo:.2f}-{hi:.2f}]"
+
+
+def fmt_ms(st):
+    if st is None:
+        return "-"
+    med, lo, hi = st
+    return f"{med:.0f} ms [{lo:.0f}-{hi:.0f}]"
+
+
+def table(rows, header):
+    widths = [max(len(str(r[i])) for r in [x for x in rows if x] + [header]) for i in range(len(header))]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)), line]
+    for r in rows:
+        if r is None:
+            out.append(line)
+        else:
+            out.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------
+# The benchmark
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.seglab = os.path.abspath(args.seglab)
+        self.tag = f"{os.getpid() & 0xffff:04x}"
+        self.labs = []  # seglab labs this run may have made
+        self.baselines = []
+        self.workdir = tempfile.mkdtemp(prefix="seglab-bench-")
+        self.results = {}
+        self.notes = []
+        self.errors = []
+        self.stuck_before = set()
+        self.compose = None
+
+    # -- seglab
+
+    def sl(self, *args, check=True):
+        return run([self.seglab] + list(args), env=seglab_env(), check=check)
+
+    def lab_name(self, scenario, what):
+        return f"{BENCH_PREFIX}-{self.tag}-{scenario.replace('scenario-', 's')}-{what}"
+
+    def seglab_up(self, scenario, lab):
+        self.labs.append(lab)
+        dt, _ = self.sl("up", scenario, "--name", lab)
+        return dt
+
+    def attempt(self, what, fn, recover):
+        """Runs a timed step; on failure records the error, runs `recover`
+        (cleanup, so the next run starts clean) and returns None."""
+        try:
+            return fn()
+        except BenchError as e:
+            self.errors.append(f"{what} failed: {e}")
+            log(f"  {what} FAILED: {str(e).splitlines()[0]} ...")
+            try:
+                recover()
+            except BenchError as e2:
+                self.errors.append(f"{what}: cleanup after the failure failed too: {e2}")
+            return None
+
+    def forget_lab(self, lab):
+        """Removes a lab after a failed step, retrying: `seglab down` is safe to repeat."""
+        for _ in range(3):
+            time.sleep(1)
+            _, p = self.sl("down", lab, check=False)
+            if p.returncode == 0:
+                self.labs.remove(lab)
+                return
+        raise BenchError(f"`seglab down {lab}` still fails: {p.stderr.strip()}")
+
+    def seglab_down(self, lab):
+        dt, _ = self.sl("down", lab)
+        self.labs.remove(lab)
+        return dt
+
+    # -- checks
+
+    def preflight(self):
+        if os.geteuid() != 0:
+            raise BenchError("run as root: seglab and the baselines enter containers' namespaces")
+        if not os.access(self.seglab, os.X_OK):
+            raise BenchError(f"{self.seglab} is not an executable (make build)")
+        for tool in ["docker", "nsenter", "ip", "nft"]:
+            if not shutil.which(tool):
+                raise BenchError(f"`{tool}` is not installed")
+        self.compose = find_compose()
+        ver = run(self.compose + ["version", "--short"], check=False)[1].stdout.strip()
+        engine = run(["docker", "version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"])[1].stdout.strip()
+        log(f"seglab {self.seglab}; Docker engine {engine}; {' '.join(self.compose)} {ver}; "
+            f"{os.cpu_count()} CPUs; {self.args.runs} runs; work files in {self.workdir}")
+        left = self.remove_leftovers(before=True)
+        if left[0] or left[1]:
+            log(f"WARNING: cannot remove leftovers of an earlier run: {left}; they are not counted "
+                f"against this run")
+
+    def leftovers(self):
+        def ours(kind):
+            fmt = "{{.ID}} {{.Label \"%s\"}}" % LABEL_LAB
+            _, p = run(["docker"] + kind + ["--filter", f"label={LABEL_LAB}", "--format", fmt])
+            return [l.split(None, 1) for l in p.stdout.splitlines()
+                    if len(l.split(None, 1)) == 2 and l.split(None, 1)[1].startswith(BENCH_PREFIX)]
+        return ours(["ps", "-a"]), ours(["network", "ls"])
+
+    def remove_leftovers(self, before=False):
+        """Removes every container and network labelled io.seglab.lab=bench*;
+        returns what could not be removed as (containers, networks)."""
+        containers, networks = self.leftovers()
+        if not containers and not networks:
+            return [], []
+        labs = sorted({v for _, v in containers + networks})
+        if before:
+            log(f"removing leftovers of an earlier benchmark: {', '.join(labs)}")
+        for lab in labs:
+            if lab not in (COMPOSE_LAB, CLI_LAB):
+                self.sl("down", lab, check=False)
+        containers, networks = self.leftovers()
+        if containers:
+            run(["docker", "rm", "-f"] + [i for i, _ in containers], check=False)
+        for i, _ in networks:
+            run(["docker", "network", "rm", i], check=False)
+        containers, networks = self.leftovers()
+        for i, lab in networks:
+            n = docker_json(["network", "inspect", i])
+            if n and not n[0].get("Containers"):
+                self.notes.append(
+                    f"network {n[0]['Name']} ({i}, lab {lab}) cannot be removed although no container is "
+                    f"attached: Docker's stale endpoint count (moby/moby#42119, 'has active endpoints'); "
+                    f"restarting dockerd clears it")
+        if before:
+            self.stuck_before = {i for i, _ in containers + networks}
+        return containers, networks
+
+    # -- phases
+
+    def bench_scenario(self, scenario):
+        runs = self.args.runs
+        log(f"\n== {scenario}")
+        # Warm-up: the node image gets built (if needed), and the lab's routes
+        # and rules are read for the baselines.
+        warm = self.lab_name(scenario, "warm")
+        t_up = self.seglab_up(scenario, warm)
+        lab = read_seglab_lab(self.seglab, warm)
+        t_down = self.seglab_down(warm)
+        n_gw = sum(1 for n in lab["nodes"].values() if n["kind"] == "gateway")
+        shape = (f"{len(lab['nodes'])} containers ({n_gw} gateways, {len(lab['nodes']) - n_gw} hosts), "
+                 f"{len(lab['segments'])} networks")
+        log(f"warm-up: seglab up {t_up:.2f} s, down {t_down:.2f} s; {shape}; image {lab['image'][:19]}")
+
+        wd = os.path.join(self.workdir, scenario)
+        os.makedirs(wd)
+        compose = ComposeBaseline(self.compose, scenario, lab, wd, f"{self.tag}-{scenario.replace('scenario-', 's')}")
+        self.baselines.append(compose)
+        problems = compose.warm_up()
+        for p in problems:
+            self.notes.append(f"{scenario}: compose file differs from seglab's lab: {p}")
+        bases = [("compose", compose)]
+        if not self.args.no_cli:
+            cli = CliBaseline(compose, f"{self.tag}-{scenario.replace('scenario-', 's')}")
+            self.baselines.append(cli)
+            for p in cli.warm_up():
+                self.notes.append(f"{scenario}: docker CLI lab differs from seglab's lab: {p}")
+            bases.append(("cli", cli))
+        log(f"warm-up of the baselines done; their configuration scripts are in {wd}")
+
+        r = {"shape": shape, "seglab_up": [], "seglab_down": []}
+        for name, _ in bases:
+            r.update({f"{name}_up": [], f"{name}_cfg": [], f"{name}_total": [], f"{name}_down": []})
+        # Interleaved, so that a change of load on the machine hits all alike.
+        for i in range(runs):
+            lab_i = self.lab_name(scenario, f"r{i + 1}")
+            line = f"run {i + 1}/{runs}:"
+            up = self.attempt(f"{scenario} run {i + 1}: seglab up",
+                              lambda: self.seglab_up(scenario, lab_i), lambda: self.forget_lab(lab_i))
+            down = up is not None and self.attempt(
+                f"{scenario} run {i + 1}: seglab down", lambda: self.seglab_down(lab_i),
+                lambda: self.forget_lab(lab_i))
+            if up is not None and down not in (None, False):
+                r["seglab_up"].append(up)
+                r["seglab_down"].append(down)
+                line += f" seglab up {up:.2f} down {down:.2f}"
+            else:
+                line += " seglab FAILED"
+            for name, b in bases:
+                def up_and_configure(b=b):
+                    t_up = b.up()
+                    t0 = time.perf_counter()
+                    b.configure()
+                    return t_up, time.perf_counter() - t0
+                got = self.attempt(f"{scenario} run {i + 1}: {name} up", up_and_configure, b.cleanup)
+                t_down = got is not None and self.attempt(
+                    f"{scenario} run {i + 1}: {name} down", b.down, b.cleanup)
+                if got is None or t_down in (None, False):
+                    line += f" | {name} FAILED"
+                    continue
+                t_up, t_cfg = got
+                r[f"{name}_up"].append(t_up)
+                r[f"{name}_cfg"].append(t_cfg)
+                r[f"{name}_total"].append(t_up + t_cfg)
+                r[f"{name}_down"].append(t_down)
+                line += f" | {name} up {t_up:.2f}+{t_cfg:.2f} down {t_down:.2f}"
+            log(line)
+        self.results[scenario] = r
+
+    def bench_verify(self):
+        scenario = VERIFY_SCENARIO
+        log(f"\n== verify {scenario}")
+        lab = self.lab_name(scenario, "verify")
+        self.seglab_up(scenario, lab)
+        try:
+            walls, answered, probes, own_rate, proc = [], [], [], [], []
+            failed = 0
+            for i in range(self.args.runs + 1):  # the first is a warm-up
+                dt, p = self.sl("verify", lab, "--format", "json", check=False)
+                if p.returncode not in (0, 1):
+                    raise BenchError(f"seglab verify {lab} failed (exit {p.returncode}):\n{p.stderr.strip()}")
+                data = json.loads(p.stdout)
+                reports = data if isinstance(data, list) else [data]
+                s = reports[0]["summary"]
+                if p.returncode == 1:
+                    failed += 1
+                if i == 0:
+                    continue
+                walls.append(s["wall_ms"])
+                answered.append(s["answered"])
+                probes.append(s["probes"])
+                own_rate.append(s.get("answered_per_s", 0.0))
+                proc.append(dt)
+                log(f"run {i}/{self.args.runs}: {s['probes']} probes, {s['answered']} answered, "
+                    f"wall {s['wall_ms']} ms (process {dt * 1000:.0f} ms), passed {s['passed']}")
+            if failed:
+                self.notes.append(f"verify: {failed} of {self.args.runs + 1} runs reported failed cells (exit 1)")
+            self.results["verify"] = {
+                "probes": statistics.median(probes), "answered": statistics.median(answered),
+                "wall": stats(walls), "proc": stats([x * 1000 for x in proc]),
+                "rate": stats([a / (w / 1000) for a, w in zip(answered, walls) if w > 0]),
+                "own_rate": stats(own_rate),
+            }
+        finally:
+            self.seglab_down(lab)
+
+    def cleanup(self):
+        for lab in list(self.labs):
+            try:
+                self.sl("down", lab, check=False)
+            except BenchError as e:
+                log(f"cleanup: {e}")
+        for b in reversed(self.baselines):
+            try:
+                b.cleanup()
+            except BenchError as e:
+                log(f"cleanup: {e}")
+        containers, networks = self.remove_leftovers()
+        ours = [x for x in containers + networks if x[0] not in self.stuck_before]
+        older = [x for x in containers + networks if x[0] in self.stuck_before]
+        clean = not ours
+        if not containers and not networks:
+            log("\ncleanup: no container or network labelled io.seglab.lab=bench* is left")
+        else:
+            log(f"\ncleanup: LEFT OVER by this run: {ours or 'nothing'}; "
+                f"from earlier runs: {older or 'nothing'}")
+            if ours:
+                self.errors.append(f"cleanup: left over: {ours}")
+        if not self.args.keep_files:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return clean
+
+    # -- report
+
+    def report(self):
+        rows = []
+        header = ["scenario", "step", "seglab (s)", "compose+cfg (s)", "docker CLI ∥ +cfg (s)",
+                  "seglab/compose", "target", "met"]
+        verdicts = []
+        for sc in self.args.scenarios:
+            r = self.results.get(sc)
+            if not r:
+                continue
+            for step, ratio in (("up", UP_RATIO), ("down", DOWN_RATIO)):
+                sg = stats(r[f"seglab_{step}"])
+                key = "total" if step == "up" else "down"
+                co = stats(r.get(f"compose_{key}", []))
+                cl = stats(r.get(f"cli_{key}", []))
+                rel = sg[0] / co[0] if co and co[0] > 0 else None
+                met = rel is not None and rel <= ratio
+                verdicts.append(met)
+                rows.append([sc, step, fmt_s(sg), fmt_s(co), fmt_s(cl),
+                             f"{rel:.2f}x" if rel else "-", f"<= {ratio:.1f}x compose",
+                             "yes" if met else "NO"])
+            if "compose_up" in r:
+                rows.append([sc, "  compose up -d only", "", fmt_s(stats(r["compose_up"])),
+                             fmt_s(stats(r.get("cli_up", []))), "", "", ""])
+                rows.append([sc, "  routes+rules only", "", fmt_s(stats(r["compose_cfg"])),
+                             fmt_s(stats(r.get("cli_cfg", []))), "", "", ""])
+            rows.append(None)
+        out = ["", "=" * 30 + " seglab benchmark " + "=" * 30,
+               f"medians of {self.args.runs} runs [min-max], wall clock of the commands, "
+               f"image already built; machine: {os.cpu_count()} CPUs"]
+        for sc in self.args.scenarios:
+            if sc in self.results:
+                out.append(f"  {sc}: {self.results[sc]['shape']}")
+        out.append("")
+        if rows:
+            if rows[-1] is None:
+                rows.pop()
+            out.append(table(rows, header))
+        v = self.results.get("verify")
+        if v:
+            wall_target = PROBE_TIMEOUT_MS + VERIFY_SLACK_MS
+            wall_met = v["wall"][0] <= wall_target
+            rate_met = v["rate"][0] >= ANSWERED_PER_S
+            verdicts += [wall_met, rate_met]
+            vrows = [
+                ["probes (full matrix, all phases off)", f"{v['probes']:.0f}", "", ""],
+                ["answered probes (open or rejected)", f"{v['answered']:.0f}", "", ""],
+                ["verify wall (summary.wall_ms)", fmt_ms(v["wall"]),
+                 f"<= {wall_target} ms (timeout {PROBE_TIMEOUT_MS} + 500)", "yes" if wall_met else "NO"],
+                ["  seglab verify process, whole", fmt_ms(v["proc"]), "", ""],
+                ["answered / wall", f"{v['rate'][0]:.0f}/s [{v['rate'][1]:.0f}-{v['rate'][2]:.0f}]",
+                 f">= {ANSWERED_PER_S}/s", "yes" if rate_met else "NO"],
+                ["  seglab's answered_per_s (to last answer)",
+                 f"{v['own_rate'][0]:.0f}/s [{v['own_rate'][1]:.0f}-{v['own_rate'][2]:.0f}]", "", ""],
+            ]
+            out += ["", f"verify of {VERIFY_SCENARIO} on a running lab "
+                    f"(`seglab verify LAB --format json`, median of {self.args.runs} runs after one warm-up)", "",
+                    table(vrows, ["measure", "value", "target", "met"])]
+            if v["answered"] and v["wall"][0] >= PROBE_TIMEOUT_MS:
+                ceiling = v["answered"] / (PROBE_TIMEOUT_MS / 1000)
+                out.append(f"  note: a matrix with dropped probes takes at least the probe timeout, so "
+                           f"answered/wall cannot exceed {v['answered']:.0f}/{PROBE_TIMEOUT_MS / 1000:g} s "
+                           f"= {ceiling:.0f}/s here")
+        out += ["", "baselines:",
+                "  compose+cfg: `docker-compose -f tests/compose/SCENARIO.yml up -d`, then from the host, one "
+                "command at a time: one `docker inspect` for the PIDs, `nsenter -t PID -n ip route "
+                "flush exact 0.0.0.0/0` (gateways) and `ip route replace DEST via GW` per route, "
+                "`nsenter -t PID -n nft -f FILE` per node; down: `docker-compose down`",
+                "  docker CLI ∥: all `docker network create` at once, then per container at once "
+                "`docker create` + `docker network connect` + `docker start`; the same routes and "
+                "rules; down: one `docker rm -f`, one `docker network rm`",
+                "  routes and nft rules: those of a real seglab lab of the scenario (`seglab exec LAB NODE -- "
+                "ip route` / `nft list ruleset`, Docker's DNS tables left out): the scenario's gateway .nft "
+                "files with seglab's defines expanded, plus seglab's host catch-all table; subnets moved "
+                "to the baseline's 198.19.x",
+                "  the baselines' hosts run the agent with an empty service list, and neither baseline "
+                "waits for the agents' ready line (seglab up does)"]
+        if self.notes:
+            out += ["", "notes:"] + [f"  {n}" for n in self.notes]
+        if self.errors:
+            out += ["", "ERRORS (the affected runs are left out of the medians):"] + \
+                [f"  {e}" for e in self.errors]
+        met = sum(1 for x in verdicts if x)
+        out += ["", f"targets met: {met} of {len(verdicts)} (informational)"]
+        log("\n".join(out))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seglab", required=True, help="the seglab binary (seglab-node must be next to it)")
+    ap.add_argument("--runs", type=int, default=5, help="repetitions of each measurement (default 5)")
+    ap.add_argument("--scenarios", nargs="+", default=SCENARIOS, help=argparse.SUPPRESS)
+    ap.add_argument("--no-cli", action="store_true", help="skip the parallel docker CLI baseline")
+    ap.add_argument("--no-verify", action="store_true", help="skip the verify benchmark")
+    ap.add_argument("--keep-files", action="store_true",
+                    help="keep the baselines' generated route/rule files")
+    args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("--runs must be at least 1")
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+
+    bench = Bench(args)
+    status = 0
+    try:
+        bench.preflight()
+        for sc in args.scenarios:
+            bench.bench_scenario(sc)
+        if not args.no_verify:
+            bench.bench_verify()
+    except BenchError as e:
+        log(f"\nbench: error: {e}")
+        status = 1
+    except KeyboardInterrupt:
+        log("\nbench: interrupted")
+        status = 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            clean = bench.cleanup()
+        except Exception as e:  # never leave without saying so
+            log(f"cleanup failed: {e}")
+            clean = False
+        if (not clean or bench.errors) and status == 0:
+            status = 1
+    if bench.results or bench.errors:
+        bench.report()
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()
