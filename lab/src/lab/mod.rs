@@ -546,9 +546,10 @@ async fn remove_by_label(rt: &Runtime, filter: &[(&str, &str)]) -> Result<usize>
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<()>>()
         .await?;
+    let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
     let networks = rt.networks(filter).await?;
     stream::iter(networks.iter())
-        .map(|n| rt.remove_network(&n.id))
+        .map(|n| rt.remove_network_leaving(&n.id, &names))
         .buffer_unordered(PARALLEL)
         .try_collect::<Vec<()>>()
         .await?;

@@ -80,6 +80,14 @@ pub enum RuntimeError {
         subnet: Ipv4Net,
         message: String,
     },
+    /// The engine refuses to remove a network that no container uses any
+    /// more: its endpoint count went stale (moby/moby#42119).
+    #[error(
+        "Docker refuses to remove network {network} although no container is attached \
+         ({message}); this is the engine's stale endpoint count (moby/moby#42119), \
+         which only a restart of dockerd clears"
+    )]
+    StaleEndpoints { network: String, message: String },
     /// A container's static address is not inside its network's subnet
     /// (the engine would only notice when starting the container).
     #[error(
@@ -735,10 +743,48 @@ impl Runtime {
     /// Remove a network by id; already gone counts as done, so cleanup can be
     /// repeated after a partial failure.
     pub async fn remove_network(&self, id: &str) -> Result<(), RuntimeError> {
-        match self.docker.remove_network(id).await {
-            Ok(()) => Ok(()),
-            Err(e) if status_of(&e) == Some(404) => Ok(()),
-            Err(e) => Err(RuntimeError::api("removing network", id, e)),
+        self.remove_network_leaving(id, &[]).await
+    }
+
+    /// Removes a network whose containers were just removed. The engine
+    /// sometimes still counts endpoints for a moment (and, rarely, for good:
+    /// moby/moby#42119); it is asked again, and the lab's former containers
+    /// are force-disconnected by name, which clears a stale endpoint when
+    /// the engine still knows it.
+    pub async fn remove_network_leaving(
+        &self,
+        id: &str,
+        former: &[String],
+    ) -> Result<(), RuntimeError> {
+        let mut attempt = 0;
+        loop {
+            match self.docker.remove_network(id).await {
+                Ok(()) => return Ok(()),
+                Err(e) if status_of(&e) == Some(404) => return Ok(()),
+                Err(e)
+                    if attempt < 10
+                        && message_of(&e).is_some_and(|m| m.contains("active endpoints")) =>
+                {
+                    attempt += 1;
+                    if attempt == 5 {
+                        for name in former {
+                            let req = bollard::models::NetworkDisconnectRequest {
+                                container: name.clone(),
+                                force: Some(true),
+                            };
+                            let _ = self.docker.disconnect_network(id, req).await;
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(e) if message_of(&e).is_some_and(|m| m.contains("active endpoints")) => {
+                    return Err(RuntimeError::StaleEndpoints {
+                        network: id.to_string(),
+                        message: message_of(&e).unwrap_or_default().to_string(),
+                    })
+                }
+                Err(e) => return Err(RuntimeError::api("removing network", id, e)),
+            }
         }
     }
 
