@@ -516,6 +516,10 @@ class Bench:
         dt, _ = self.sl("up", scenario, "--name", lab)
         return dt
 
+    def note(self, text):
+        if text not in self.notes:
+            self.notes.append(text)
+
     def attempt(self, what, fn, recover):
         """Runs a timed step; on failure records the error, runs `recover`
         (cleanup, so the next run starts clean) and returns None."""
@@ -594,7 +598,7 @@ class Bench:
         for i, lab in networks:
             n = docker_json(["network", "inspect", i])
             if n and not n[0].get("Containers"):
-                self.notes.append(
+                self.note(
                     f"network {n[0]['Name']} ({i}, lab {lab}) cannot be removed although no container is "
                     f"attached: Docker's stale endpoint count (moby/moby#42119, 'has active endpoints'); "
                     f"restarting dockerd clears it")
@@ -624,13 +628,13 @@ class Bench:
         self.baselines.append(compose)
         problems = compose.warm_up()
         for p in problems:
-            self.notes.append(f"{scenario}: compose file differs from seglab's lab: {p}")
+            self.note(f"{scenario}: compose file differs from seglab's lab: {p}")
         bases = [("compose", compose)]
         if not self.args.no_cli:
             cli = CliBaseline(compose, f"{self.tag}-{scenario.replace('scenario-', 's')}")
             self.baselines.append(cli)
             for p in cli.warm_up():
-                self.notes.append(f"{scenario}: docker CLI lab differs from seglab's lab: {p}")
+                self.note(f"{scenario}: docker CLI lab differs from seglab's lab: {p}")
             bases.append(("cli", cli))
         log(f"warm-up of the baselines done; their configuration scripts are in {wd}")
 
@@ -700,7 +704,7 @@ class Bench:
                 log(f"run {i}/{self.args.runs}: {s['probes']} probes, {s['answered']} answered, "
                     f"wall {s['wall_ms']} ms (process {dt * 1000:.0f} ms), passed {s['passed']}")
             if failed:
-                self.notes.append(f"verify: {failed} of {self.args.runs + 1} runs reported failed cells (exit 1)")
+                self.note(f"verify: {failed} of {self.args.runs + 1} runs reported failed cells (exit 1)")
             self.results["verify"] = {
                 "probes": statistics.median(probes), "answered": statistics.median(answered),
                 "wall": stats(walls), "proc": stats([x * 1000 for x in proc]),
@@ -759,7 +763,7 @@ class Bench:
                              f"{rel:.2f}x" if rel else "-", f"<= {ratio:.1f}x compose",
                              "yes" if met else "NO"])
             if "compose_up" in r:
-                rows.append([sc, "  compose up -d only", "", fmt_s(stats(r["compose_up"])),
+                rows.append([sc, "  networks+containers only", "", fmt_s(stats(r["compose_up"])),
                              fmt_s(stats(r.get("cli_up", []))), "", "", ""])
                 rows.append([sc, "  routes+rules only", "", fmt_s(stats(r["compose_cfg"])),
                              fmt_s(stats(r.get("cli_cfg", []))), "", "", ""])
