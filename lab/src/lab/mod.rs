@@ -21,6 +21,7 @@ use crate::scenario::{topology, RuleFile, Scenario};
 use futures_util::{stream, StreamExt, TryStreamExt};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const LABEL_LAB: &str = "io.seglab.lab";
@@ -539,19 +540,51 @@ pub async fn down_all(rt: &Runtime) -> Result<usize> {
     remove_by_label(rt, &[(LABEL_LAB, "")]).await
 }
 
+/// Removes containers, and each network as soon as its last container is
+/// gone: the engine handles much of both one at a time, so overlapping
+/// them is what shortens `down`.
 async fn remove_by_label(rt: &Runtime, filter: &[(&str, &str)]) -> Result<usize> {
     let containers = rt.containers(filter).await?;
-    stream::iter(containers.iter())
-        .map(|c| rt.remove_container(&c.id))
-        .buffer_unordered(PARALLEL)
-        .try_collect::<Vec<()>>()
-        .await?;
-    let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
     let networks = rt.networks(filter).await?;
-    stream::iter(networks.iter())
-        .map(|n| rt.remove_network_leaving(&n.id, &names))
-        .buffer_unordered(PARALLEL)
-        .try_collect::<Vec<()>>()
-        .await?;
+    let former: Arc<Vec<String>> = Arc::new(containers.iter().map(|c| c.name.clone()).collect());
+    let mut left: HashMap<&str, usize> = networks
+        .iter()
+        .map(|n| {
+            let attached = containers
+                .iter()
+                .filter(|c| c.addresses.iter().any(|(net, _)| *net == n.name))
+                .count();
+            (n.name.as_str(), attached)
+        })
+        .collect();
+    let mut removing_networks = tokio::task::JoinSet::new();
+    let mut remove_network = |id: &str| {
+        let (rt, id, former) = (rt.clone(), id.to_string(), Arc::clone(&former));
+        removing_networks.spawn(async move { rt.remove_network_leaving(&id, &former).await });
+    };
+    for n in networks.iter().filter(|n| left[n.name.as_str()] == 0) {
+        remove_network(&n.id);
+    }
+    let mut removals = stream::iter(containers.iter())
+        .map(|c| async move { rt.remove_container(&c.id).await.map(|()| c) })
+        .buffer_unordered(PARALLEL);
+    while let Some(c) = removals.next().await {
+        for (net, _) in &c?.addresses {
+            if let Some(k) = left.get_mut(net.as_str()) {
+                *k -= 1;
+                if *k == 0 {
+                    let n = networks.iter().find(|n| n.name == *net).expect("counted");
+                    remove_network(&n.id);
+                }
+            }
+        }
+    }
+    // Networks whose attachments the engine did not report are removed last.
+    for n in networks.iter().filter(|n| left[n.name.as_str()] > 0) {
+        remove_network(&n.id);
+    }
+    while let Some(r) = removing_networks.join_next().await {
+        r.map_err(|e| Error::Environment(format!("network removal stopped: {e}")))??;
+    }
     Ok(containers.len() + networks.len())
 }
