@@ -144,11 +144,7 @@ impl OutputArgs {
                 std::fs::write(path, &text)
                     .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))?;
                 // Keep the people-readable summary on the terminal.
-                Ok(reports
-                    .iter()
-                    .map(report::summary_line)
-                    .collect::<Vec<_>>()
-                    .join("\n"))
+                Ok(report::summary_lines(reports).join("\n"))
             }
         }
     }

@@ -40,13 +40,25 @@ pub fn render(reports: &[Report], format: Format) -> String {
     }
 }
 
-/// One line of numbers for a report.
-pub fn summary_line(r: &Report) -> String {
+fn label(r: &Report) -> String {
+    format!("{} / {}", r.scenario, r.phase)
+}
+
+/// The summary lines of several reports, their numbers aligned.
+pub fn summary_lines(reports: &[Report]) -> Vec<String> {
+    let width = reports.iter().map(|r| label(r).len()).max().unwrap_or(0);
+    reports
+        .iter()
+        .map(|r| summary_line_padded(r, width))
+        .collect()
+}
+
+fn summary_line_padded(r: &Report, width: usize) -> String {
     let s = &r.summary;
     let mut line = format!(
-        "{} {:<24} {} probes: {} passed, {} missing, {} leaks, {} misrouted, {} retries, {:.2} s",
+        "{} {:<width$}  {} probes: {} passed, {} missing, {} leaks, {} misrouted, {} retries, {:.2} s",
         if r.ok() { "PASS" } else { "FAIL" },
-        format!("{} / {}", r.scenario, r.phase),
+        label(r),
         s.probes,
         s.passed,
         s.missing,
@@ -93,8 +105,8 @@ fn cell_words(c: &ProbeResult) -> String {
 
 fn table(reports: &[Report]) -> String {
     let mut out = String::new();
-    for r in reports {
-        let _ = writeln!(out, "{}", summary_line(r));
+    for (r, line) in reports.iter().zip(summary_lines(reports)) {
+        let _ = writeln!(out, "{line}");
         let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
         for c in r.results.iter().filter(|c| c.verdict != Verdict::Pass) {
             groups
@@ -172,5 +184,132 @@ fn status(cells: &[&ProbeResult]) -> TestCaseStatus {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
         s.set_message(failing.join("; "));
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Proto;
+    use crate::probe::Observed;
+    use crate::verify::Summary;
+
+    fn result(
+        src: &str,
+        dst: &str,
+        port: u16,
+        expected: Expected,
+        observed: Observed,
+        verdict: Verdict,
+    ) -> ProbeResult {
+        ProbeResult {
+            src: src.into(),
+            dst: dst.into(),
+            proto: Proto::Tcp,
+            port,
+            expected,
+            observed,
+            verdict,
+            responder: (observed == Observed::Open).then(|| format!("{dst}/svc/{port}")),
+            flow: (expected == Expected::Open).then_some(5),
+            elapsed_ms: 1.5,
+            detail: None,
+            retried: verdict != Verdict::Pass,
+        }
+    }
+
+    /// A report with one pass, one missing flow and one leak.
+    fn sample() -> Vec<Report> {
+        let results = vec![
+            result(
+                "agent-1",
+                "ams",
+                7780,
+                Expected::Open,
+                Observed::Open,
+                Verdict::Pass,
+            ),
+            result(
+                "agent-2",
+                "ams",
+                7780,
+                Expected::Open,
+                Observed::Blocked,
+                Verdict::Missing,
+            ),
+            result(
+                "agent-2",
+                "ams",
+                22,
+                Expected::Blocked,
+                Observed::Open,
+                Verdict::Leak,
+            ),
+            result(
+                "admin",
+                "ams",
+                22,
+                Expected::Blocked,
+                Observed::Blocked,
+                Verdict::Pass,
+            ),
+        ];
+        let failing = Report {
+            scenario: "scenario-2".into(),
+            lab: "lab1".into(),
+            phase: "base".into(),
+            summary: Summary {
+                probes: 4,
+                passed: 2,
+                missing: 1,
+                leaks: 1,
+                retries: 2,
+                answered: 2,
+                wall_ms: 512,
+                ..Summary::default()
+            },
+            segments: [
+                ("agent-1", "servers"),
+                ("agent-2", "servers"),
+                ("admin", "admin"),
+            ]
+            .into_iter()
+            .map(|(h, s)| (h.to_string(), s.to_string()))
+            .collect(),
+            results,
+        };
+        let mut passing = failing.clone();
+        passing.phase = "push-install (closed)".into();
+        passing.results.retain(|r| r.verdict == Verdict::Pass);
+        passing.summary = Summary {
+            probes: 2,
+            passed: 2,
+            wall_ms: 501,
+            ..Summary::default()
+        };
+        vec![failing, passing]
+    }
+
+    #[test]
+    fn table_shows_summaries_and_only_failing_cells() {
+        insta::assert_snapshot!(render(&sample(), Format::Table));
+    }
+
+    #[test]
+    fn junit_has_a_case_per_open_cell_and_per_blocked_group() {
+        insta::assert_snapshot!(render(&sample(), Format::Junit));
+    }
+
+    #[test]
+    fn json_of_one_report_is_one_object_and_of_several_an_array() {
+        let reports = sample();
+        let one: serde_json::Value =
+            serde_json::from_str(&render(&reports[..1], Format::Json)).unwrap();
+        assert_eq!(one["phase"], "base");
+        assert_eq!(one["results"][1]["verdict"], "missing");
+        assert_eq!(one["results"][1]["flow"], 5);
+        let many: serde_json::Value =
+            serde_json::from_str(&render(&reports, Format::Json)).unwrap();
+        assert_eq!(many.as_array().map(Vec::len), Some(2));
     }
 }
