@@ -783,3 +783,20 @@ fn plans_are_complete() {
         }
     }
 }
+
+/// The scenario example in the README stays valid (its rule set files are
+/// in tests/fixtures/readme/).
+#[test]
+fn the_readme_example_scenario_validates() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let yaml = readme
+        .split("## Writing a scenario")
+        .nth(1)
+        .and_then(|s| s.split("```yaml").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the README has a yaml example under 'Writing a scenario'");
+    let src = Source::from_text("README.md", yaml, repo_root().join("tests/fixtures/readme"));
+    let sc = src.load(&[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(sc.name, "branch-office");
+    assert_eq!(sc.phases.len(), 1);
+}
