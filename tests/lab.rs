@@ -251,6 +251,12 @@ fn two_labs_of_one_scenario_run_at_once() {
         let o = run(&["verify", l]);
         assert!(o.status.success(), "{}", text(&o));
     }
+    // A third `up` under a name in use is refused and leaves the lab alone.
+    let o = run(&["up", "scenario-3", "--name", &labs[0]]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    let o = run(&["verify", &labs[0]]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 #[test]

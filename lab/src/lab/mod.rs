@@ -271,15 +271,6 @@ async fn up_inner(
     opts: &UpOptions,
     progress: &dyn Fn(&str),
 ) -> Result<LabInfo> {
-    netns::check_tools()?;
-    check_lab_name(lab)?;
-    if !rt.containers(&[(LABEL_LAB, lab)]).await?.is_empty()
-        || !rt.networks(&[(LABEL_LAB, lab)]).await?.is_empty()
-    {
-        return Err(Error::Input(format!(
-            "a lab named `{lab}` already exists (seglab down {lab} removes it)"
-        )));
-    }
     progress("image");
     let image = ensure_node_image(rt, &opts.node_binary).await?;
     progress("networks");
@@ -502,6 +493,17 @@ pub async fn up_or_clean(
     progress: &dyn Fn(&str),
     cancel: impl std::future::Future<Output = ()>,
 ) -> Result<LabInfo> {
+    // Checks that create nothing: a failure here must not clean up, above
+    // all not a lab of the same name that is already running.
+    netns::check_tools()?;
+    check_lab_name(lab)?;
+    if !rt.containers(&[(LABEL_LAB, lab)]).await?.is_empty()
+        || !rt.networks(&[(LABEL_LAB, lab)]).await?.is_empty()
+    {
+        return Err(Error::Input(format!(
+            "a lab named `{lab}` already exists (seglab down {lab} removes it)"
+        )));
+    }
     let result = tokio::select! {
         r = up_inner(rt, lab, sc, opts, progress) => r,
         () = cancel => Err(Error::Interrupted),
