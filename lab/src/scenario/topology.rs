@@ -104,3 +104,75 @@ pub fn gateway_routes(sc: &Scenario, gw: &str) -> Vec<Route> {
     }
     routes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(sc: &Scenario, gw: &str, seg: &str) -> Ipv4Addr {
+        sc.gateway(gw).unwrap().address_on(seg).unwrap()
+    }
+
+    #[test]
+    fn paths_cross_the_gateways_in_order() {
+        let sc = crate::scenario::load("scenario-4").unwrap();
+        let p = |a: &str, b: &str| path(&sc, a, b).unwrap();
+        assert_eq!(
+            p("sensitive", "offsite"),
+            ["gw-sensitive", "gw-edge", "gw-offsite"]
+        );
+        assert_eq!(p("mgmt", "sensitive"), ["gw-mgmt", "gw-sensitive"]);
+        assert_eq!(p("offsite", "mgmt"), ["gw-offsite", "gw-edge", "gw-mgmt"]);
+        assert!(p("mgmt", "mgmt").is_empty());
+    }
+
+    #[test]
+    fn gateways_route_via_the_next_gateway_on_the_shared_network() {
+        let sc = crate::scenario::load("scenario-4").unwrap();
+        let subnet = |s: &str| sc.segment(s).unwrap().subnet;
+        let routes = gateway_routes(&sc, "gw-offsite");
+        let via_edge = addr(&sc, "gw-edge", "wan");
+        assert_eq!(
+            routes,
+            vec![
+                Route {
+                    dest: subnet("mgmt"),
+                    via: via_edge
+                },
+                Route {
+                    dest: subnet("sensitive"),
+                    via: via_edge
+                },
+            ]
+        );
+        let routes = gateway_routes(&sc, "gw-mgmt");
+        assert!(routes.contains(&Route {
+            dest: subnet("sensitive"),
+            via: addr(&sc, "gw-sensitive", "transit")
+        }));
+        assert!(routes.contains(&Route {
+            dest: subnet("offsite"),
+            via: addr(&sc, "gw-edge", "transit")
+        }));
+        // Transit networks need no routes: every gateway on them is attached.
+        assert!(routes.iter().all(|r| r.dest != subnet("transit")));
+    }
+
+    #[test]
+    fn hosts_use_their_segments_router_and_a_lone_segment_has_none() {
+        let sc = crate::scenario::load("scenario-4").unwrap();
+        assert_eq!(
+            host_gateway(&sc, "agent-1"),
+            Some(addr(&sc, "gw-sensitive", "sensitive"))
+        );
+        let flat = crate::scenario::Source::from_text(
+            "flat.yaml",
+            "name: flat\ntitle: t\nsegments: [{name: lan, subnet: 198.18.9.0/24}]\nhosts: [{name: a, segment: lan, role: admin}]\n",
+            std::path::PathBuf::new(),
+        )
+        .load(&[])
+        .unwrap();
+        assert_eq!(host_gateway(&flat, "a"), None);
+        assert!(gateway_routes(&flat, "nope").is_empty());
+    }
+}
