@@ -101,6 +101,24 @@ pub struct NodeConfig {
     pub services: Vec<ServiceSpec>,
 }
 
+/// First token of the payload seglab's prober sends in a UDP probe; the UDP
+/// catch-all reads the original port from it when the packet carries no mark.
+pub const PROBE_TAG: &str = "SEGLAB-PROBE";
+
+/// The UDP probe payload for a probe of `port`: `SEGLAB-PROBE port=<N>\n`.
+pub fn probe_payload(port: u16) -> String {
+    format!("{PROBE_TAG} port={port}\n")
+}
+
+/// The port a UDP probe payload names, if it is one ([`probe_payload`]).
+pub fn parse_probe_port(payload: &[u8]) -> Option<u16> {
+    let text = std::str::from_utf8(payload).ok()?;
+    let rest = text.trim_start().strip_prefix(PROBE_TAG)?;
+    rest.split_whitespace()
+        .find_map(|kv| kv.strip_prefix("port="))
+        .and_then(|p| p.parse().ok())
+}
+
 /// Who answered a probe: parsed from the identity a stub or the catch-all sends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Identity {

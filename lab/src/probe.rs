@@ -111,11 +111,6 @@ pub struct Observation {
     pub elapsed: Duration,
 }
 
-/// The datagram a UDP probe sends.
-pub fn udp_payload(port: u16) -> String {
-    format!("SEGLAB-PROBE port={port}\n")
-}
-
 /// Runs every probe from inside the network namespace of `pid` (the source
 /// host's container). See [`run_probes`].
 pub async fn probe_from(
@@ -328,7 +323,7 @@ async fn probe_udp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
     if let Err(e) = socket.connect(SocketAddr::V4(dst)).await {
         return refused(Proto::Udp, "connect", &e, Some(socket.as_fd()));
     }
-    let payload = udp_payload(dst.port());
+    let payload = crate::node::probe_payload(dst.port());
     let mut buf = [0u8; MAX_ANSWER];
     // Datagrams get lost (a burst of probes overflows the responder's receive
     // buffer), so the probe is sent again every quarter of the timeout until
@@ -674,7 +669,7 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             let mut buf = [0u8; 512];
             while let Ok((n, from)) = socket.recv_from(&mut buf).await {
-                assert_eq!(&buf[..n], udp_payload(port).as_bytes());
+                assert_eq!(&buf[..n], crate::node::probe_payload(port).as_bytes());
                 if !seen.insert(from) {
                     let _ = socket.send_to(answer.as_bytes(), from).await;
                 }
@@ -749,7 +744,7 @@ mod tests {
     #[test]
     fn the_agent_understands_the_udp_probe() {
         assert_eq!(
-            crate::agent::parse_probe_port(udp_payload(5353).as_bytes()),
+            crate::node::parse_probe_port(crate::node::probe_payload(5353).as_bytes()),
             Some(5353)
         );
     }

@@ -15,32 +15,14 @@ mod tests;
 pub use pid1::Pid1;
 
 use crate::node::{
-    Greeting, Identity, NodeConfig, NodeKind, Proto, CATCHALL_PORT, CATCHALL_SERVICE, CONFIG_ENV,
-    READY_LINE,
+    parse_probe_port, Greeting, Identity, NodeConfig, NodeKind, Proto, CATCHALL_PORT,
+    CATCHALL_SERVICE, CONFIG_ENV, READY_LINE,
 };
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use tokio::task::JoinSet;
-
-/// First token of the payload seglab's prober sends in a UDP probe; the UDP
-/// catch-all reads the original port from it when the packet carries no mark.
-pub const PROBE_TAG: &str = "SEGLAB-PROBE";
-
-/// The UDP probe payload for a probe of `port`: `SEGLAB-PROBE port=<N>\n`.
-pub fn probe_payload(port: u16) -> String {
-    format!("{PROBE_TAG} port={port}\n")
-}
-
-/// The port a UDP probe payload names, if it is one ([`probe_payload`]).
-pub fn parse_probe_port(payload: &[u8]) -> Option<u16> {
-    let text = std::str::from_utf8(payload).ok()?;
-    let rest = text.trim_start().strip_prefix(PROBE_TAG)?;
-    rest.split_whitespace()
-        .find_map(|kv| kv.strip_prefix("port="))
-        .and_then(|p| p.parse().ok())
-}
 
 /// Why the agent cannot start or stopped serving.
 #[derive(Debug, thiserror::Error)]
