@@ -99,22 +99,29 @@ fn drop_all_gateways_miss_every_cross_segment_flow() {
 
 #[test]
 fn one_permitted_port_removed_is_exactly_that_missing_flow() {
-    let broken = [format!(
-        "gw-mgmt={}",
-        fixture("rulesets/s2-gw-mgmt-without-7780.nft")
-    )];
-    let o = test_with("scenario-2", "json", &broken);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("report.json");
+    let o = seglab()
+        .args(["test", "scenario-2", "--format", "json", "--output"])
+        .arg(&json)
+        .arg("--ruleset")
+        .arg(format!(
+            "gw-mgmt={}",
+            fixture("rulesets/s2-gw-mgmt-without-7780.nft")
+        ))
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let reports = reports(&o);
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(
-        failing(&reports[0]),
+        failing(&report),
         vec![
             cell_line("agent-1", "ams", "tcp", 7780, "missing"),
             cell_line("agent-2", "ams", "tcp", 7780, "missing"),
         ]
     );
-    // The table names the whitepaper flow of the missing cells.
-    let o = test_with("scenario-2", "table", &broken);
+    // The terminal gets the table, naming the whitepaper flow of the cells.
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
         table.contains("agent-1 -> ams: missing tcp/7780 (flow 5)"),

@@ -120,7 +120,7 @@ pub struct LabInputs {
 pub struct OutputArgs {
     #[arg(long, default_value = "table")]
     pub format: Format,
-    /// Write the report here instead of standard output.
+    /// Write the report to FILE (in --format); the table still goes to standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Probe timeout in milliseconds: a dropped probe costs exactly this.
@@ -143,8 +143,9 @@ impl OutputArgs {
             Some(path) => {
                 std::fs::write(path, &text)
                     .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))?;
-                // Keep the people-readable summary on the terminal.
-                Ok(report::summary_lines(reports).join("\n"))
+                // The file is for tools; the terminal still gets the
+                // table people read (summaries and failing cells).
+                Ok(report::render(reports, Format::Table))
             }
         }
     }
