@@ -2,17 +2,14 @@
 //! Docker: exit codes (0 ok, 2 bad input, 3 environment), what goes to
 //! stdout and stderr, and the JSON plan's shape.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::repo_root;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 const BUILTINS: [&str; 4] = ["scenario-1", "scenario-2", "scenario-3", "scenario-4"];
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate lives one level below the repository root")
-        .to_path_buf()
-}
 
 /// Runs `seglab ARGS` from the repository root, with no Docker in reach.
 fn seglab_in(dir: &Path, args: &[&str]) -> Output {

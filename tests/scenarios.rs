@@ -7,6 +7,10 @@
 //! asserted directly (section "Whitepaper facts") so that a snapshot
 //! accepted by mistake cannot hide them.
 
+mod common;
+
+use common::repo_root;
+
 use seglab::node::Proto::{self, Tcp, Udp};
 use seglab::offline::{self, PlanFormat};
 use seglab::plan::{plan, Cell, Expected, Plan};
@@ -14,17 +18,8 @@ use seglab::render::render_gateway;
 use seglab::scenario::{Scenario, ScenarioError, Source};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
 
 const BUILTINS: [&str; 4] = ["scenario-1", "scenario-2", "scenario-3", "scenario-4"];
-
-/// The repository root (the crate lives in `lab/`).
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the crate lives one level below the repository root")
-        .to_path_buf()
-}
 
 fn load(name: &str) -> Scenario {
     seglab::scenario::load(name).unwrap_or_else(|e| panic!("{name}: {e}"))

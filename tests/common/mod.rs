@@ -36,9 +36,17 @@ pub fn unique(tag: &str) -> String {
     )
 }
 
-pub fn fixture(rel: &str) -> String {
+/// The repository root (the crate lives in `lab/`).
+pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/fixtures")
+        .parent()
+        .expect("the crate lives one level below the repository root")
+        .to_path_buf()
+}
+
+pub fn fixture(rel: &str) -> String {
+    repo_root()
+        .join("tests/fixtures")
         .join(rel)
         .display()
         .to_string()
