@@ -238,3 +238,38 @@ fn reports_come_as_junit_for_ci() {
     // The terminal still gets the summary line.
     assert!(String::from_utf8_lossy(&o.stdout).contains("PASS scenario-2 / base"));
 }
+
+#[test]
+fn a_changed_console_port_moves_policy_stubs_and_rules_together() {
+    let o = seglab()
+        .args([
+            "test",
+            "scenario-2",
+            "--param",
+            "console_port=10443",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let reports = reports(&o);
+    let cell = |port: u64| {
+        reports[0]["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| {
+                r["src"] == "admin" && r["dst"] == "ams" && r["proto"] == "tcp" && r["port"] == port
+            })
+            .cloned()
+    };
+    let moved = cell(10443).expect("the new console port is probed");
+    assert_eq!(moved["expected"], "open");
+    assert_eq!(moved["verdict"], "pass");
+    assert_eq!(moved["responder"], "ams/console/10443");
+    // 9877 stays in the catalog (the catalog service's port) and is closed now.
+    let old = cell(9877).expect("9877 is still probed");
+    assert_eq!(old["expected"], "blocked");
+    assert_eq!(old["verdict"], "pass");
+}
