@@ -273,3 +273,30 @@ fn a_changed_console_port_moves_policy_stubs_and_rules_together() {
     assert_eq!(old["expected"], "blocked");
     assert_eq!(old["verdict"], "pass");
 }
+
+#[test]
+fn a_phase_that_fails_to_open_is_bad_input_and_leaves_the_base_in_place() {
+    let lab = unique("badphase");
+    let _guard = LabGuard(lab.clone());
+    let bad = format!(
+        "gw-sensitive@push-install={}",
+        fixture("rulesets/syntax-error.nft")
+    );
+    let o = run(&["up", "scenario-3", "--name", &lab, "--ruleset", &bad]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(&["verify", &lab, "--phase", "push-install"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("syntax-error.nft:"),
+        "{}",
+        text(&o)
+    );
+    // gw-mgmt opened before gw-sensitive refused: it was put back.
+    let rules = in_netns(&lab, "gw-mgmt", &["nft", "list", "ruleset"]);
+    assert!(
+        rules.contains("7780") && !rules.contains("25001"),
+        "{rules}"
+    );
+    let o = run(&["verify", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -412,6 +412,12 @@ pub async fn verify_plan(
     })
 }
 
+/// Loads a gateway's own rule set from scratch.
+async fn reload_base(sc: &Scenario, lab: &str, pid: u32, gateway: &str) -> Result<()> {
+    let base = sc.gateway(gateway).and_then(|g| g.ruleset.as_ref());
+    lab::load_gateway_ruleset(sc, lab, pid, gateway, base).await
+}
+
 /// `seglab verify`: the base policy, or a phase: open it, verify, close it,
 /// and for a temporary phase verify again that the temporary flows closed.
 pub async fn verify_lab(
@@ -433,18 +439,25 @@ pub async fn verify_lab(
             Error::Environment(format!("gateway {g} of lab {lab_name} is not running"))
         })
     };
+    // Open the phase; if a gateway refuses, put back the ones already opened.
+    let mut opened_on = Vec::new();
     for r in &ph.rulesets {
-        lab::apply_file(sc, lab_name, gw_pid(&r.gateway)?, &r.gateway, &r.open).await?;
+        let step =
+            async { lab::apply_file(sc, lab_name, gw_pid(&r.gateway)?, &r.gateway, &r.open).await };
+        if let Err(e) = step.await {
+            for done in opened_on {
+                let _ = reload_base(sc, lab_name, gw_pid(done)?, done).await;
+            }
+            return Err(e);
+        }
+        opened_on.push(r.gateway.as_str());
     }
     let opened = verify_plan(rt, lab_name, sc, &p, phase, opts).await;
     for r in &ph.rulesets {
         let pid = gw_pid(&r.gateway)?;
         match &r.close {
             Some(close) => lab::apply_file(sc, lab_name, pid, &r.gateway, close).await?,
-            None => {
-                let base = sc.gateway(&r.gateway).and_then(|g| g.ruleset.as_ref());
-                lab::load_gateway_ruleset(sc, lab_name, pid, &r.gateway, base).await?
-            }
+            None => reload_base(sc, lab_name, pid, &r.gateway).await?,
         }
     }
     let mut reports = vec![opened?];
