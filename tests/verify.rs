@@ -300,3 +300,44 @@ fn a_phase_that_fails_to_open_is_bad_input_and_leaves_the_base_in_place() {
     let o = run(&["verify", &lab]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn ctrl_c_during_a_phase_closes_the_phase() {
+    let lab = unique("phasectrlc");
+    let _guard = LabGuard(lab.clone());
+    let o = run(&["up", "scenario-3", "--name", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A long timeout keeps the phase open while we interrupt.
+    let child = seglab()
+        .args([
+            "verify",
+            &lab,
+            "--phase",
+            "push-install",
+            "--timeout",
+            "5000",
+        ])
+        .spawn()
+        .unwrap();
+    let opened = std::time::Instant::now();
+    while !in_netns(&lab, "gw-mgmt", &["nft", "list", "ruleset"]).contains("25001") {
+        assert!(
+            opened.elapsed() < Duration::from_secs(10),
+            "the phase never opened"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    for gw in ["gw-mgmt", "gw-sensitive"] {
+        let rules = in_netns(&lab, gw, &["nft", "list", "ruleset"]);
+        assert!(
+            rules.contains("7780") && !rules.contains("25001"),
+            "{gw}: {rules}"
+        );
+    }
+}

@@ -296,7 +296,17 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Verify { lab, phase, output } => {
             let rt = Runtime::connect().await?;
-            let reports = verify_lab(&rt, &lab, phase.as_deref(), output.verify()).await?;
+            let cancel = Cancel::on_signals();
+            let reports = tokio::select! {
+                r = verify_lab(&rt, &lab, phase.as_deref(), output.verify()) => r?,
+                () = cancel.cancelled() => {
+                    // Never leave a temporary phase open behind an interrupt.
+                    if let Some(p) = &phase {
+                        crate::verify::reset_phase(&rt, &lab, p).await?;
+                    }
+                    return Err(Error::Interrupted);
+                }
+            };
             finish(&output, &reports)
         }
         Command::Test {

@@ -37,7 +37,7 @@ pub enum Error {
     Environment(String),
     #[error("verification failed: {0}")]
     VerificationFailed(String),
-    #[error("interrupted; everything created so far was removed")]
+    #[error("interrupted; everything it had changed was put back")]
     Interrupted,
 }
 

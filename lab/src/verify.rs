@@ -412,6 +412,22 @@ pub async fn verify_plan(
     })
 }
 
+/// Puts every gateway that a phase touches back on its own rule set, e.g.
+/// after `verify --phase` was interrupted with the phase open.
+pub async fn reset_phase(rt: &Runtime, lab_name: &str, phase: &str) -> Result<()> {
+    let info = find_lab(rt, lab_name).await?;
+    let sc = &info.scenario;
+    let Some(ph) = sc.phase(phase) else {
+        return Ok(());
+    };
+    for r in &ph.rulesets {
+        if let Some(pid) = info.node(&r.gateway).and_then(|n| n.pid) {
+            reload_base(sc, lab_name, pid, &r.gateway).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Loads a gateway's own rule set from scratch.
 async fn reload_base(sc: &Scenario, lab: &str, pid: u32, gateway: &str) -> Result<()> {
     let base = sc.gateway(gateway).and_then(|g| g.ruleset.as_ref());
