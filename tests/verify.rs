@@ -341,3 +341,23 @@ fn ctrl_c_during_a_phase_closes_the_phase() {
         );
     }
 }
+
+#[test]
+fn the_rendered_reference_rule_sets_implement_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["scenario-2", "scenario-4"] {
+        let sc = seglab::scenario::load(name).unwrap();
+        let mut rulesets = Vec::new();
+        for g in &sc.gateways {
+            let file = dir.path().join(format!("{name}-{}.nft", g.name));
+            let o = run(&["render", name, "--gateway", &g.name]);
+            assert!(o.status.success(), "{}", text(&o));
+            std::fs::write(&file, &o.stdout).unwrap();
+            rulesets.push(format!("{}={}", g.name, file.display()));
+        }
+        let o = test_with(name, "json", &rulesets);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        let phases = reports(&o).len();
+        assert_eq!(phases, 1 + 2 * sc.phases.len(), "{name}");
+    }
+}
