@@ -11,9 +11,13 @@ use crate::testrun::{test_scenario, TestOptions};
 use crate::verify::{verify_lab, Report, VerifyOptions};
 use clap::{Parser, Subcommand};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use futures_util::StreamExt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Scenarios `seglab test` runs at once.
+const TEST_PARALLEL: usize = 2;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -351,13 +355,25 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             };
             let cancel = Cancel::on_signals();
             let progress = progress_sink();
-            let mut reports = Vec::new();
-            for sc in &loaded {
-                let step = |s: &str| progress(&format!("{}: {s}", sc.name));
-                let (_lab, r) = test_scenario(&rt, sc, &opts, &step, &cancel).await?;
-                reports.extend(r);
-            }
+            // Two labs at a time: the engine serializes much of `up` and
+            // `down`, so a second lab overlaps the first's probing. Every
+            // scenario runs to its end (and its teardown) before errors count.
+            let results: Vec<_> = futures_util::stream::iter(&loaded)
+                .map(|sc| {
+                    let (rt, opts, cancel, progress) = (&rt, &opts, &cancel, &progress);
+                    async move {
+                        let step = |s: &str| progress(&format!("{}: {s}", sc.name));
+                        test_scenario(rt, sc, opts, &step, cancel).await
+                    }
+                })
+                .buffered(TEST_PARALLEL)
+                .collect()
+                .await;
             progress("done");
+            let mut reports = Vec::new();
+            for r in results {
+                reports.extend(r?.1);
+            }
             finish(&output, &reports)
         }
     }
