@@ -276,10 +276,8 @@ fn the_hosts_own_routes_and_nft_tables_are_untouched() {
         String::from_utf8_lossy(&o.stdout).into_owned()
     };
     let (r0, t0) = (routes(), tables());
-    let lab = unique("hostcheck");
-    let _guard = LabGuard(lab.clone());
-    let o = run(&["up", "scenario-1", "--name", &lab]);
-    assert!(o.status.success(), "{}", text(&o));
+    let guard = up("scenario-1", "hostcheck", &[]);
+    let lab = guard.0.clone();
     // While the lab runs: no route to a lab subnet and no NAT for it on the host.
     let during = routes();
     assert!(

@@ -177,10 +177,8 @@ fn push_install_ports_left_open_after_the_phase_are_leaks() {
 
 #[test]
 fn a_destination_killed_mid_run_is_host_down_not_blocked() {
-    let lab = unique("kill");
-    let _guard = LabGuard(lab.clone());
-    let o = run(&["up", "scenario-2", "--name", &lab]);
-    assert!(o.status.success(), "{}", text(&o));
+    let guard = up("scenario-2", "kill", &[]);
+    let lab = guard.0.clone();
     // A long timeout keeps the blocked probes in flight while we kill.
     let child = seglab()
         .args(["verify", &lab, "--format", "json", "--timeout", "4000"])
@@ -303,10 +301,8 @@ fn a_phase_that_fails_to_open_is_bad_input_and_leaves_the_base_in_place() {
 
 #[test]
 fn ctrl_c_during_a_phase_closes_the_phase() {
-    let lab = unique("phasectrlc");
-    let _guard = LabGuard(lab.clone());
-    let o = run(&["up", "scenario-3", "--name", &lab]);
-    assert!(o.status.success(), "{}", text(&o));
+    let guard = up("scenario-3", "phasectrlc", &[]);
+    let lab = guard.0.clone();
     // A long timeout keeps the phase open while we interrupt.
     let child = seglab()
         .args([

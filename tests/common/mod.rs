@@ -80,6 +80,19 @@ impl Drop for LabGuard {
     }
 }
 
+/// Brings `scenario` up as a fresh lab named after `tag` (plus `extra`
+/// arguments) and returns the guard that takes it down again.
+pub fn up(scenario: &str, tag: &str, extra: &[&str]) -> LabGuard {
+    let guard = LabGuard(unique(tag));
+    let o = seglab()
+        .args(["up", scenario, "--name", &guard.0])
+        .args(extra)
+        .output()
+        .expect("seglab runs");
+    assert!(o.status.success(), "{}", text(&o));
+    guard
+}
+
 /// The container of a lab node.
 pub fn container(lab: &str, node: &str) -> String {
     format!("seglab-{lab}-{node}")

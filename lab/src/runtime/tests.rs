@@ -49,6 +49,22 @@ impl Fixture {
         (a, b)
     }
 
+    /// Networks `a` and `b` on this fixture's two subnets.
+    async fn two_networks(&self) -> (String, String) {
+        let (a, b) = self.subnets();
+        let net_a = self
+            .rt
+            .create_network(&self.network_spec("a", a))
+            .await
+            .unwrap();
+        let net_b = self
+            .rt
+            .create_network(&self.network_spec("b", b))
+            .await
+            .unwrap();
+        (net_a, net_b)
+    }
+
     fn network_spec(&self, what: &str, subnet: Ipv4Net) -> NetworkSpec {
         NetworkSpec {
             name: self.name(what),
@@ -365,16 +381,7 @@ async fn networks_are_isolated_bridges_and_overlaps_are_typed() {
 async fn containers_get_static_addresses_on_every_network_before_start() {
     let fx = Fixture::new().await;
     let (a, b) = fx.subnets();
-    let net_a = fx
-        .rt
-        .create_network(&fx.network_spec("a", a))
-        .await
-        .unwrap();
-    let net_b = fx
-        .rt
-        .create_network(&fx.network_spec("b", b))
-        .await
-        .unwrap();
+    let (net_a, net_b) = fx.two_networks().await;
     let image = fx
         .rt
         .ensure_image(
@@ -517,16 +524,7 @@ async fn containers_get_static_addresses_on_every_network_before_start() {
 async fn running_containers_log_report_pid_and_die_on_kill() {
     let fx = Fixture::new().await;
     let (a, b) = fx.subnets();
-    let net_a = fx
-        .rt
-        .create_network(&fx.network_spec("a", a))
-        .await
-        .unwrap();
-    let net_b = fx
-        .rt
-        .create_network(&fx.network_spec("b", b))
-        .await
-        .unwrap();
+    let (net_a, net_b) = fx.two_networks().await;
 
     let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
     let dockerfile = "FROM scratch\nCOPY t /t\nENTRYPOINT [\"/t\", \"--exact\", \
