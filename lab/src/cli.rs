@@ -410,7 +410,29 @@ async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {
         Some(name) => {
             let info = lab::find_lab(rt, name).await?;
             let sc = &info.scenario;
-            t.set_header(["node", "kind", "role", "segments and addresses", "state"]);
+            let health = crate::health::check(&info).await;
+            // "ok", or every problem: what `verify` would call path-down.
+            let health_of = |node: &str| match health.node(node) {
+                Some(h) if !h.ok() => h
+                    .problems
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Some(h) => match &h.open_phase {
+                    Some(p) => format!("ok, phase {p} open"),
+                    None => "ok".into(),
+                },
+                None => "-".into(),
+            };
+            t.set_header([
+                "node",
+                "kind",
+                "role",
+                "segments and addresses",
+                "state",
+                "health",
+            ]);
             for g in &sc.gateways {
                 let addrs: Vec<String> = g
                     .attachments
@@ -426,6 +448,7 @@ async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {
                     "-".into(),
                     addrs.join(", "),
                     state,
+                    health_of(&g.name),
                 ]);
             }
             for h in &sc.hosts {
@@ -438,6 +461,7 @@ async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {
                     h.role.clone(),
                     format!("{} {}", h.segment, h.address),
                     state,
+                    health_of(&h.name),
                 ]);
             }
             let segs: Vec<String> = sc
@@ -452,12 +476,19 @@ async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {
                     )
                 })
                 .collect();
-            return Ok(format!(
+            let mut out = format!(
                 "lab {name}: {} ({})\nsegments: {}\n{t}",
                 sc.name,
                 sc.title,
                 segs.join(", ")
-            ));
+            );
+            for (g, p) in health.open_phases() {
+                out.push_str(&format!(
+                    "\nphase {p} is open on {g} (an interrupted `verify --phase`?); \
+                     the next `seglab verify {name}` puts its own rule set back"
+                ));
+            }
+            return Ok(out);
         }
     }
     Ok(t.to_string())

@@ -15,6 +15,7 @@ pub mod catalog;
 pub mod cli;
 pub mod diag;
 pub mod error;
+pub mod health;
 pub mod lab;
 pub mod netns;
 pub mod nft;

@@ -131,36 +131,6 @@ pub fn host_rules(host: &Host) -> String {
     out
 }
 
-/// Every table except Docker's own (its embedded DNS keeps NAT rules in the
-/// container's namespace, and they must survive a reload): what a reset of
-/// a gateway deletes before its rule set is loaded again.
-pub fn tables_to_reset(listing: &str) -> Vec<String> {
-    // `nft list ruleset` output: "table FAMILY NAME {" ... "chain DOCKER_OUTPUT {".
-    let mut tables = Vec::new();
-    let mut current: Option<(String, bool)> = None;
-    for line in listing.lines() {
-        let t = line.trim();
-        if let Some(rest) = t.strip_prefix("table ") {
-            if let Some((name, docker)) = current.take() {
-                if !docker {
-                    tables.push(name);
-                }
-            }
-            current = Some((rest.trim_end_matches('{').trim().to_string(), false));
-        } else if t.starts_with("chain DOCKER_") {
-            if let Some(c) = current.as_mut() {
-                c.1 = true;
-            }
-        }
-    }
-    if let Some((name, docker)) = current {
-        if !docker {
-            tables.push(name);
-        }
-    }
-    tables
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,11 +144,5 @@ mod tests {
             "{mapped}"
         );
         assert!(map_error("/dev/stdin:3:1: Error", "gw.nft", 10).starts_with("<seglab defines>:3:"));
-    }
-
-    #[test]
-    fn reset_spares_dockers_tables() {
-        let listing = "table ip nat {\n\tchain DOCKER_OUTPUT {\n\t}\n}\ntable inet filter {\n\tchain forward {\n\t}\n}\ntable ip mine {\n}\n";
-        assert_eq!(tables_to_reset(listing), vec!["inet filter", "ip mine"]);
     }
 }

@@ -75,6 +75,9 @@ pub enum Observed {
     Blocked,
     Rejected,
     HostDown,
+    /// Not probed, or probed in vain: a node on the path (a gateway, or an
+    /// end host's own set-up) was broken before or during the run.
+    PathDown,
     Error,
 }
 
@@ -85,6 +88,7 @@ impl Observed {
             Observed::Blocked => "blocked",
             Observed::Rejected => "rejected",
             Observed::HostDown => "host-down",
+            Observed::PathDown => "path-down",
             Observed::Error => "error",
         }
     }

@@ -70,6 +70,7 @@ fn summary_line_padded(r: &Report, width: usize) -> String {
     for (n, what) in [
         (s.wrong_block, "wrong-block"),
         (s.host_down, "host-down"),
+        (s.path_down, "path-down"),
         (s.errors, "errors"),
     ] {
         if n > 0 {
@@ -96,7 +97,10 @@ fn cell_words(c: &ProbeResult) -> String {
         }
     }
     if let Some(d) = &c.detail {
-        if matches!(c.verdict, Verdict::HostDown | Verdict::Error) {
+        if matches!(
+            c.verdict,
+            Verdict::HostDown | Verdict::PathDown | Verdict::Error
+        ) {
             let _ = write!(w, " [{d}]");
         }
     }
@@ -107,6 +111,9 @@ fn table(reports: &[Report]) -> String {
     let mut out = String::new();
     for (r, line) in reports.iter().zip(summary_lines(reports)) {
         let _ = writeln!(out, "{line}");
+        for n in &r.notes {
+            let _ = writeln!(out, "    note: {n}");
+        }
         let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
         for c in r.results.iter().filter(|c| c.verdict != Verdict::Pass) {
             groups
@@ -277,6 +284,7 @@ mod tests {
             .map(|(h, s)| (h.to_string(), s.to_string()))
             .collect(),
             results,
+            notes: Vec::new(),
         };
         let mut passing = failing.clone();
         passing.phase = "push-install (closed)".into();

@@ -4,8 +4,9 @@
 //! lost packet never fails a CI run; the report says how many were retried.
 
 use crate::error::{Error, Result};
+use crate::health::{self, LabHealth, NodeHealth};
 use crate::lab::{self, find_lab, LabInfo};
-use crate::node::{Identity, NodeKind, Proto, CATCHALL_SERVICE};
+use crate::node::{Identity, Proto, CATCHALL_SERVICE};
 use crate::plan::{plan, Cell, Expected, Plan};
 use crate::probe::{probe_from, Observation, Observed, ProbeTarget};
 use crate::runtime::Runtime;
@@ -48,6 +49,10 @@ pub enum Verdict {
     /// The source or destination container is not running: nothing could
     /// be said about the network.
     HostDown,
+    /// A node on the path (a gateway, or an end host's routes or rules) was
+    /// broken before or during the run: its silence says nothing about the
+    /// rule sets, so the cell is neither pass nor blocked.
+    PathDown,
     /// The probe itself failed (see the detail).
     Error,
 }
@@ -61,6 +66,7 @@ impl Verdict {
             Verdict::Misrouted => "misrouted",
             Verdict::WrongBlock => "wrong-block",
             Verdict::HostDown => "host-down",
+            Verdict::PathDown => "path-down",
             Verdict::Error => "error",
         }
     }
@@ -115,6 +121,7 @@ pub fn judge(
 ) -> Verdict {
     match (expected, observed) {
         (_, Observed::HostDown) => Verdict::HostDown,
+        (_, Observed::PathDown) => Verdict::PathDown,
         (_, Observed::Error) => Verdict::Error,
         (Expected::Open, Observed::Open) => match responder {
             Some(id) if who.matches(id) => Verdict::Pass,
@@ -162,6 +169,7 @@ pub struct Summary {
     pub misrouted: usize,
     pub wrong_block: usize,
     pub host_down: usize,
+    pub path_down: usize,
     pub errors: usize,
     pub retries: usize,
     /// Probes that got an answer (open or rejected).
@@ -190,6 +198,10 @@ pub struct Report {
     pub phase: String,
     pub summary: Summary,
     pub results: Vec<ProbeResult>,
+    /// What seglab noticed and did beside probing (e.g. a phase left open by
+    /// an interrupted run, put back before this one).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Each host's segment, for grouping in reports.
     #[serde(skip)]
     pub segments: BTreeMap<String, String>,
@@ -221,26 +233,34 @@ impl From<Observation> for Seen {
     }
 }
 
-fn host_down(why: String) -> Seen {
+fn not_probed(observed: Observed, why: String) -> Seen {
     Seen {
-        observed: Observed::HostDown,
+        observed,
         responder: None,
         detail: Some(why),
         elapsed: Duration::ZERO,
     }
 }
 
-fn running_hosts(info: &LabInfo) -> BTreeMap<&str, Option<u32>> {
-    info.nodes
-        .values()
-        .filter(|n| n.kind == NodeKind::Host)
-        .map(|n| (n.name.as_str(), n.pid.filter(|_| n.running)))
-        .collect()
+/// Why a cell cannot be judged on the network: an end host that is not
+/// running (`host-down`), or a broken node on its path (`path-down`).
+fn unjudgeable(health: &LabHealth, sc: &Scenario, c: &Cell, when: &str) -> Option<Seen> {
+    for h in [&c.src, &c.dst] {
+        if health.node(h).is_some_and(|n| !n.running()) {
+            let what = health.node(h).map(NodeHealth::describe).unwrap_or_default();
+            return Some(not_probed(Observed::HostDown, format!("{what}{when}")));
+        }
+    }
+    health
+        .path_problem(sc, &c.src, &c.dst)
+        .map(|why| not_probed(Observed::PathDown, format!("{why}{when}")))
 }
 
 /// Probes the given cells (indices into `plan.cells`) once, all sources in
-/// parallel; a cell whose source or destination is not running, before or
-/// after the run, is `host-down`.
+/// parallel. Every node on a cell's path is checked before and after: a
+/// cell whose end host is not running is `host-down`, one whose path
+/// crosses a broken node is `path-down`, and neither is ever probed in vain
+/// or judged on silence.
 async fn probe_cells(
     rt: &Runtime,
     lab: &str,
@@ -249,22 +269,21 @@ async fn probe_cells(
     which: &[usize],
     opts: VerifyOptions,
 ) -> Result<BTreeMap<usize, Seen>> {
-    let before = find_lab(rt, lab).await?;
-    let up = running_hosts(&before);
+    let info = find_lab(rt, lab).await?;
+    let before = health::check(&info).await;
     let mut seen: BTreeMap<usize, Seen> = BTreeMap::new();
     let mut by_src: BTreeMap<&str, (u32, Vec<ProbeTarget>)> = BTreeMap::new();
     for &i in which {
         let c = &plan.cells[i];
-        let (Some(src_pid), Some(_)) = (
-            up.get(c.src.as_str()).copied().flatten(),
-            up.get(c.dst.as_str()).copied().flatten(),
-        ) else {
-            let down = if up.get(c.src.as_str()).copied().flatten().is_none() {
-                &c.src
-            } else {
-                &c.dst
-            };
-            seen.insert(i, host_down(format!("{down} is not running")));
+        if let Some(s) = unjudgeable(&before, sc, c, "") {
+            seen.insert(i, s);
+            continue;
+        }
+        let Some(src_pid) = info.node(&c.src).and_then(|n| n.pid) else {
+            seen.insert(
+                i,
+                not_probed(Observed::HostDown, format!("{} is not running", c.src)),
+            );
             continue;
         };
         let dst = sc
@@ -292,7 +311,10 @@ async fn probe_cells(
             // The source vanished while we entered its namespace.
             Err(crate::netns::NetnsError::NotFound { .. }) => Ok(ids
                 .into_iter()
-                .map(|i| (i, host_down(format!("{src} stopped during the run"))))
+                .map(|i| {
+                    let why = format!("{src} stopped during the run");
+                    (i, not_probed(Observed::HostDown, why))
+                })
                 .collect()),
             Err(e) => Err(Error::from(e)),
         }
@@ -300,17 +322,15 @@ async fn probe_cells(
     for r in futures_util::future::join_all(runs).await {
         seen.extend(r?);
     }
-    // A destination that died during the run makes its silence meaningless.
-    let after = find_lab(rt, lab).await?;
-    let still = running_hosts(&after);
+    // A node that broke during the run makes its cells' answers (and above
+    // all their silence) meaningless.
+    let after = health::check(&find_lab(rt, lab).await?).await;
     for (&i, s) in seen.iter_mut() {
-        let c = &plan.cells[i];
-        for h in [&c.src, &c.dst] {
-            if still.get(h.as_str()).copied().flatten().is_none()
-                && s.observed != Observed::HostDown
-            {
-                *s = host_down(format!("{h} stopped during the run"));
-            }
+        if matches!(s.observed, Observed::HostDown | Observed::PathDown) {
+            continue;
+        }
+        if let Some(broken) = unjudgeable(&after, sc, &plan.cells[i], " (during the run)") {
+            *s = broken;
         }
     }
     Ok(seen)
@@ -349,7 +369,12 @@ pub async fn verify_plan(
     };
     let retry: Vec<usize> = seen
         .iter()
-        .filter(|(i, s)| !matches!(judge_one(**i, s), Verdict::Pass | Verdict::HostDown))
+        .filter(|(i, s)| {
+            !matches!(
+                judge_one(**i, s),
+                Verdict::Pass | Verdict::HostDown | Verdict::PathDown
+            )
+        })
         .map(|(i, _)| *i)
         .collect();
     if !retry.is_empty() {
@@ -374,6 +399,7 @@ pub async fn verify_plan(
             Verdict::Misrouted => summary.misrouted += 1,
             Verdict::WrongBlock => summary.wrong_block += 1,
             Verdict::HostDown => summary.host_down += 1,
+            Verdict::PathDown => summary.path_down += 1,
             Verdict::Error => summary.errors += 1,
         }
         if matches!(s.observed, Observed::Open | Observed::Rejected) {
@@ -404,6 +430,7 @@ pub async fn verify_plan(
         phase: label.to_string(),
         summary,
         results,
+        notes: Vec::new(),
         segments: sc
             .hosts
             .iter()
@@ -416,26 +443,89 @@ pub async fn verify_plan(
 /// after `verify --phase` was interrupted with the phase open.
 pub async fn reset_phase(rt: &Runtime, lab_name: &str, phase: &str) -> Result<()> {
     let info = find_lab(rt, lab_name).await?;
-    let sc = &info.scenario;
-    let Some(ph) = sc.phase(phase) else {
+    let Some(ph) = info.scenario.phase(phase) else {
         return Ok(());
     };
-    for r in &ph.rulesets {
-        if let Some(pid) = info.node(&r.gateway).and_then(|n| n.pid) {
-            reload_base(sc, lab_name, pid, &r.gateway).await?;
-        }
-    }
-    Ok(())
+    let gateways: Vec<&str> = ph.rulesets.iter().map(|r| r.gateway.as_str()).collect();
+    close_on(&info, &gateways, None).await
 }
 
-/// Loads a gateway's own rule set from scratch.
+/// Loads a gateway's own rule set from scratch (and seals it).
 async fn reload_base(sc: &Scenario, lab: &str, pid: u32, gateway: &str) -> Result<()> {
     let base = sc.gateway(gateway).and_then(|g| g.ruleset.as_ref());
     lab::load_gateway_ruleset(sc, lab, pid, gateway, base).await
 }
 
+fn gateway_pid(info: &LabInfo, g: &str) -> Result<u32> {
+    info.node(g).and_then(|n| n.pid).ok_or_else(|| {
+        Error::Environment(format!("gateway {g} of lab {} is not running", info.name))
+    })
+}
+
+/// Closes a phase on every gateway in `gateways`: with the close file that
+/// `phase` gives the gateway, if any, else by reloading its own rule set. A gateway that fails does not stop the others from closing;
+/// the first error is returned once all were tried.
+async fn close_on(info: &LabInfo, gateways: &[&str], phase: Option<&str>) -> Result<()> {
+    let sc = &info.scenario;
+    let close_file = |g: &str| {
+        sc.phase(phase?)?
+            .rulesets
+            .iter()
+            .find(|r| r.gateway == g)?
+            .close
+            .as_ref()
+    };
+    let mut first_error = None;
+    for g in gateways {
+        let step = async {
+            let pid = gateway_pid(info, g)?;
+            match close_file(g) {
+                Some(close) => {
+                    lab::apply_file(sc, &info.name, pid, g, close).await?;
+                    health::seal_node(pid, None).await?;
+                }
+                None => reload_base(sc, &info.name, pid, g).await?,
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = step.await {
+            tracing::warn!("closing the phase on {g} failed: {e}");
+            first_error.get_or_insert(e);
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Gateways that a run killed mid-phase left with the phase open (recorded
+/// in their seal) are put back on their own rule set first; the returned
+/// notes say so in the report.
+async fn close_leftover_phases(info: &LabInfo) -> Result<Vec<String>> {
+    let state = health::check(info).await;
+    let open: Vec<(&str, &str)> = state.open_phases();
+    if open.is_empty() {
+        return Ok(Vec::new());
+    }
+    let gateways: Vec<&str> = open.iter().map(|(g, _)| *g).collect();
+    close_on(info, &gateways, None).await?;
+    let notes = open
+        .iter()
+        .map(|(g, p)| {
+            format!(
+                "{g} still had phase {p} open (an interrupted `verify --phase`?); \
+                 its own rule set was put back before this run"
+            )
+        })
+        .collect::<Vec<_>>();
+    for n in &notes {
+        tracing::warn!("{n}");
+    }
+    Ok(notes)
+}
+
 /// `seglab verify`: the base policy, or a phase: open it, verify, close it,
 /// and for a temporary phase verify again that the temporary flows closed.
+/// A phase that is open is recorded in each gateway's seal, so that a run
+/// killed before it could close the phase is found and undone by the next.
 pub async fn verify_lab(
     rt: &Runtime,
     lab_name: &str,
@@ -444,39 +534,40 @@ pub async fn verify_lab(
 ) -> Result<Vec<Report>> {
     let info = find_lab(rt, lab_name).await?;
     let sc = &info.scenario;
+    let notes = close_leftover_phases(&info).await?;
+    let with_notes = |mut r: Report| {
+        r.notes = notes.clone();
+        r
+    };
     let Some(phase) = phase else {
         let p = plan(sc, None)?;
-        return Ok(vec![verify_plan(rt, lab_name, sc, &p, "base", opts).await?]);
+        let report = verify_plan(rt, lab_name, sc, &p, "base", opts).await?;
+        return Ok(vec![with_notes(report)]);
     };
     let p = plan(sc, Some(phase))?;
     let ph = sc.phase(phase).expect("plan checked the phase");
-    let gw_pid = |g: &str| -> Result<u32> {
-        info.node(g).and_then(|n| n.pid).ok_or_else(|| {
-            Error::Environment(format!("gateway {g} of lab {lab_name} is not running"))
-        })
-    };
     // Open the phase; if a gateway refuses, put back the ones already opened.
-    let mut opened_on = Vec::new();
+    let mut opened_on: Vec<&str> = Vec::new();
     for r in &ph.rulesets {
-        let step =
-            async { lab::apply_file(sc, lab_name, gw_pid(&r.gateway)?, &r.gateway, &r.open).await };
+        let step = async {
+            let pid = gateway_pid(&info, &r.gateway)?;
+            // Sealed as open before anything of the phase is loaded, so
+            // that a kill at any moment leaves the phase to be found.
+            health::seal_node(pid, Some(phase)).await?;
+            lab::apply_file(sc, lab_name, pid, &r.gateway, &r.open).await?;
+            health::seal_node(pid, Some(phase)).await?;
+            Ok::<_, Error>(())
+        };
         if let Err(e) = step.await {
-            for done in opened_on {
-                let _ = reload_base(sc, lab_name, gw_pid(done)?, done).await;
-            }
+            opened_on.push(r.gateway.as_str());
+            let _ = close_on(&info, &opened_on, None).await;
             return Err(e);
         }
         opened_on.push(r.gateway.as_str());
     }
     let opened = verify_plan(rt, lab_name, sc, &p, phase, opts).await;
-    for r in &ph.rulesets {
-        let pid = gw_pid(&r.gateway)?;
-        match &r.close {
-            Some(close) => lab::apply_file(sc, lab_name, pid, &r.gateway, close).await?,
-            None => reload_base(sc, lab_name, pid, &r.gateway).await?,
-        }
-    }
-    let mut reports = vec![opened?];
+    close_on(&info, &opened_on, Some(phase)).await?;
+    let mut reports = vec![with_notes(opened?)];
     if ph.temporary {
         let base = plan(sc, None)?;
         let label = format!("{phase} (closed)");

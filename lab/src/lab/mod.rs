@@ -13,6 +13,7 @@ pub use spec::{find_lab, list_labs, LabInfo, NodeInfo};
 
 use crate::addressing::{choose_subnets, default_pool, relocate};
 use crate::error::{Error, Result};
+use crate::health;
 use crate::netns::{self, NetnsError};
 use crate::nft;
 use crate::node::{greeting_for, NodeConfig, NodeKind, ServiceSpec, CONFIG_ENV, READY_LINE};
@@ -399,6 +400,7 @@ async fn configure_node(sc: &Scenario, lab: &str, n: &NodeInfo) -> Result<()> {
                 0,
             )
             .await?;
+            health::seal_node(pid, None).await?;
         }
         NodeKind::Gateway => {
             let routes: String = topology::gateway_routes(sc, &n.name)
@@ -439,8 +441,10 @@ async fn apply_rules(
 /// Deletes every table in a gateway except Docker's, so that a reload
 /// starts from nothing whatever the previous file created.
 async fn reset_gateway(pid: u32) -> Result<()> {
-    let listing = netns::nft_list(pid).await?;
-    let cmds: String = nft::tables_to_reset(&listing)
+    let listing = health::listing(pid).await?;
+    let tables = health::seal::tables_to_reset(&listing)
+        .map_err(|e| Error::Environment(format!("cannot reset the gateway's rule set: {e}")))?;
+    let cmds: String = tables
         .iter()
         .map(|t| format!("delete table {t}\n"))
         .collect();
@@ -450,7 +454,8 @@ async fn reset_gateway(pid: u32) -> Result<()> {
     Ok(())
 }
 
-/// Loads a gateway's rule set from scratch (used by `up` and to close a phase).
+/// Loads a gateway's rule set from scratch (used by `up` and to close a
+/// phase) and seals it, so that `verify` can tell it is still in place.
 pub(crate) async fn load_gateway_ruleset(
     sc: &Scenario,
     lab: &str,
@@ -462,6 +467,7 @@ pub(crate) async fn load_gateway_ruleset(
     if let Some(r) = rules {
         apply_file(sc, lab, pid, gateway, r).await?;
     }
+    health::seal_node(pid, None).await?;
     Ok(())
 }
 

@@ -1,0 +1,317 @@
+//! What a sound node looks like, derived from the scenario, and the
+//! comparison with what was found inside it (pure: no side effects).
+
+use super::seal::{self, Seal};
+use crate::scenario::{topology, Scenario};
+use ipnet::Ipv4Net;
+use serde::Deserialize;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// The state a node must be in for probes through it to mean anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expectation {
+    /// (segment, address) of every attachment.
+    pub addresses: Vec<(String, Ipv4Addr)>,
+    /// Static routes seglab set: (destination, next hop); a host's default
+    /// route is `0.0.0.0/0`.
+    pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
+}
+
+impl Expectation {
+    /// The expectation of node `name` (a gateway or a host of `sc`).
+    pub fn of(sc: &Scenario, name: &str) -> Option<Expectation> {
+        if let Some(g) = sc.gateway(name) {
+            return Some(Expectation {
+                addresses: g
+                    .attachments
+                    .iter()
+                    .map(|a| (a.segment.clone(), a.address))
+                    .collect(),
+                routes: topology::gateway_routes(sc, name)
+                    .into_iter()
+                    .map(|r| (r.dest, r.via))
+                    .collect(),
+            });
+        }
+        let h = sc.host(name)?;
+        Some(Expectation {
+            addresses: vec![(h.segment.clone(), h.address)],
+            routes: topology::host_gateway(sc, name)
+                .map(|gw| (Ipv4Net::default(), gw))
+                .into_iter()
+                .collect(),
+        })
+    }
+}
+
+/// What was found inside a running node.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Found {
+    /// (interface, address, interface up).
+    pub addresses: Vec<(String, Ipv4Addr, bool)>,
+    pub routes: Vec<(Ipv4Net, Option<Ipv4Addr>)>,
+    /// The digest of the rule set loaded now.
+    pub digest: String,
+    pub seal: Option<Seal>,
+}
+
+/// One thing wrong with a node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum Problem {
+    /// The container is not running (Docker's state word).
+    NotRunning {
+        state: String,
+    },
+    /// Nothing seglab loaded is there: the container was restarted (or
+    /// someone flushed its rule set).
+    LostRuleset,
+    /// The rule set differs from the one seglab loaded.
+    RulesetChanged,
+    /// An attachment's address is gone: disconnected from the segment.
+    Detached {
+        segment: String,
+        address: Ipv4Addr,
+    },
+    /// The interface that holds an attachment is down.
+    InterfaceDown {
+        segment: String,
+        interface: String,
+    },
+    LostRoute {
+        dest: Ipv4Net,
+        via: Ipv4Addr,
+    },
+    /// The node could not be looked into.
+    Unreadable {
+        reason: String,
+    },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::NotRunning { state } => write!(f, "is not running ({state})"),
+            Problem::LostRuleset => f.write_str("lost its rule set (restarted?)"),
+            Problem::RulesetChanged => {
+                f.write_str("runs a rule set that changed since seglab loaded it")
+            }
+            Problem::Detached { segment, address } => {
+                write!(
+                    f,
+                    "is not attached to segment {segment} ({address} is gone)"
+                )
+            }
+            Problem::InterfaceDown { segment, interface } => {
+                write!(f, "has its interface {interface} on segment {segment} down")
+            }
+            Problem::LostRoute { dest, via } if dest.prefix_len() == 0 => {
+                write!(f, "lost its default route via {via} (restarted?)")
+            }
+            Problem::LostRoute { dest, via } => {
+                write!(f, "lost its route to {dest} via {via} (restarted?)")
+            }
+            Problem::Unreadable { reason } => write!(f, "cannot be checked: {reason}"),
+        }
+    }
+}
+
+/// Everything wrong with a running node: its attachments, its routes and
+/// its rule set against what seglab set up.
+pub fn compare(expect: &Expectation, found: &Found) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    match &found.seal {
+        None => problems.push(Problem::LostRuleset),
+        Some(s) if s.digest != found.digest => problems.push(Problem::RulesetChanged),
+        Some(_) => {}
+    }
+    for (segment, address) in &expect.addresses {
+        match found.addresses.iter().find(|(_, a, _)| a == address) {
+            None => problems.push(Problem::Detached {
+                segment: segment.clone(),
+                address: *address,
+            }),
+            Some((interface, _, false)) => problems.push(Problem::InterfaceDown {
+                segment: segment.clone(),
+                interface: interface.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for (dest, via) in &expect.routes {
+        if !found.routes.contains(&(*dest, Some(*via))) {
+            problems.push(Problem::LostRoute {
+                dest: *dest,
+                via: *via,
+            });
+        }
+    }
+    problems
+}
+
+#[derive(Deserialize)]
+struct IpLink {
+    ifname: String,
+    #[serde(default)]
+    flags: Vec<String>,
+    #[serde(default)]
+    addr_info: Vec<IpAddr>,
+}
+
+#[derive(Deserialize)]
+struct IpAddr {
+    family: String,
+    local: String,
+}
+
+#[derive(Deserialize)]
+struct IpRoute {
+    dst: String,
+    gateway: Option<Ipv4Addr>,
+}
+
+/// Why `ip` or `nft` output could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(String);
+
+/// Reads the output of `ip -j -4 -batch -` with `addr show` and `route
+/// show` (two JSON arrays, one after the other) and of
+/// `nft -j -s list ruleset`.
+pub fn parse_found(ip_batch: &str, nft_listing: &str) -> Result<Found, ParseError> {
+    let mut docs = serde_json::Deserializer::from_str(ip_batch).into_iter::<serde_json::Value>();
+    let mut next = |what: &str| {
+        docs.next()
+            .ok_or_else(|| ParseError(format!("`ip` printed no {what}")))?
+            .map_err(|e| ParseError(format!("`ip` {what}: {e}")))
+    };
+    let links: Vec<IpLink> = serde_json::from_value(next("addresses")?)
+        .map_err(|e| ParseError(format!("`ip addr`: {e}")))?;
+    let routes: Vec<IpRoute> = serde_json::from_value(next("routes")?)
+        .map_err(|e| ParseError(format!("`ip route`: {e}")))?;
+    let addresses = links
+        .iter()
+        .flat_map(|l| {
+            let up = l.flags.iter().any(|f| f == "UP");
+            l.addr_info
+                .iter()
+                .filter(|a| a.family == "inet")
+                .filter_map(move |a| Some((l.ifname.clone(), a.local.parse().ok()?, up)))
+        })
+        .collect();
+    let routes = routes
+        .iter()
+        .filter_map(|r| {
+            let dest = if r.dst == "default" {
+                Ipv4Net::default()
+            } else if r.dst.contains('/') {
+                r.dst.parse().ok()?
+            } else {
+                Ipv4Net::new(r.dst.parse().ok()?, 32).ok()?
+            };
+            Some((dest, r.gateway))
+        })
+        .collect();
+    Ok(Found {
+        addresses,
+        routes,
+        digest: seal::digest(nft_listing).map_err(|e| ParseError(e.to_string()))?,
+        seal: seal::read(nft_listing).map_err(|e| ParseError(e.to_string()))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Captured in a scenario-3 gateway (gw-sensitive) on this machine.
+    const IP: &str = r#"[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8}]},{"ifindex":13,"ifname":"eth1","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"addr_info":[{"family":"inet","local":"198.18.32.2","prefixlen":24}]},{"ifindex":19,"ifname":"eth0","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"addr_info":[{"family":"inet","local":"198.18.31.1","prefixlen":24}]}]
+[{"dst":"198.18.30.0/24","gateway":"198.18.32.1","dev":"eth1","flags":[]},{"dst":"198.18.31.0/24","dev":"eth0","protocol":"kernel","scope":"link","prefsrc":"198.18.31.1","flags":[]},{"dst":"198.18.32.0/24","dev":"eth1","protocol":"kernel","scope":"link","prefsrc":"198.18.32.2","flags":[]}]
+"#;
+
+    const NFT: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "inet", "name": "filter", "handle": 2}}, {"chain": {"family": "inet", "table": "filter", "name": "forward", "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}}]}"#;
+
+    fn sealed(nft: &str) -> String {
+        let d = seal::digest(nft).unwrap();
+        nft.replace(
+            "]}",
+            &format!(
+                r#", {{"rule": {{"family": "inet", "table": "seglab_state", "chain": "state", "comment": "seglab digest={d} phase=-", "expr": []}}}}]}}"#
+            ),
+        )
+    }
+
+    fn expect() -> Expectation {
+        Expectation {
+            addresses: vec![
+                ("sensitive".into(), "198.18.31.1".parse().unwrap()),
+                ("transit".into(), "198.18.32.2".parse().unwrap()),
+            ],
+            routes: vec![(
+                "198.18.30.0/24".parse().unwrap(),
+                "198.18.32.1".parse().unwrap(),
+            )],
+        }
+    }
+
+    #[test]
+    fn a_sound_gateway_has_no_problems() {
+        let found = parse_found(IP, &sealed(NFT)).unwrap();
+        assert_eq!(found.addresses.len(), 3);
+        assert_eq!(compare(&expect(), &found), vec![]);
+    }
+
+    #[test]
+    fn a_restarted_gateway_lost_rules_and_routes() {
+        // After `docker restart`: Docker's addresses are back, nothing else.
+        let ip = IP.lines().next().unwrap().to_string()
+            + "\n[{\"dst\":\"198.18.31.0/24\",\"dev\":\"eth0\"},{\"dst\":\"198.18.32.0/24\",\"dev\":\"eth1\"}]\n";
+        let found = parse_found(&ip, r#"{"nftables": [{"metainfo": {}}]}"#).unwrap();
+        let problems = compare(&expect(), &found);
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec![
+                "lost its rule set (restarted?)",
+                "lost its route to 198.18.30.0/24 via 198.18.32.1 (restarted?)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_changed_rule_set_and_a_lost_segment_are_named() {
+        let listing = sealed(NFT).replace("\"drop\"", "\"accept\"");
+        let ip = IP.replace("198.18.31.1", "10.9.9.9");
+        let problems = compare(&expect(), &parse_found(&ip, &listing).unwrap());
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec![
+                "runs a rule set that changed since seglab loaded it",
+                "is not attached to segment sensitive (198.18.31.1 is gone)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_host_needs_its_default_route() {
+        let sc = crate::scenario::load("scenario-3").unwrap();
+        let e = Expectation::of(&sc, "agent-1").unwrap();
+        assert_eq!(e.routes.len(), 1);
+        assert_eq!(e.routes[0].0.prefix_len(), 0);
+        let ip = "[]\n[{\"dst\":\"default\",\"gateway\":\"198.18.31.1\",\"dev\":\"eth0\"}]\n";
+        let found = parse_found(ip, &sealed(NFT)).unwrap();
+        assert_eq!(
+            found.routes,
+            vec![(Ipv4Net::default(), Some("198.18.31.1".parse().unwrap()))]
+        );
+        assert!(Expectation::of(&sc, "gw-sensitive").is_some());
+        assert!(Expectation::of(&sc, "nobody").is_none());
+    }
+
+    #[test]
+    fn unreadable_output_is_an_error() {
+        assert!(parse_found("", NFT).is_err());
+        assert!(parse_found("[]\n", NFT).is_err());
+        assert!(parse_found(IP, "nope").is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! Node health: is every node on a probe's path in the state seglab left
+//! it in? A dead, restarted or disconnected gateway drops everything, and
+//! without this check its silence would pass for a sound rule set.
+//!
+//! For each node: the container runs; inside its namespace every attachment
+//! still has its address on an interface that is up, every route seglab set
+//! is there, and the rule set matches the seal seglab left when it loaded it
+//! ([`seal`]). `verify` checks before and after probing; `status` shows it.
+
+pub mod expect;
+pub mod seal;
+
+pub use expect::Problem;
+
+use crate::lab::{LabInfo, NodeInfo};
+use crate::netns::{self, NetnsError};
+use crate::node::NodeKind;
+use crate::scenario::{topology, Scenario};
+use expect::{Expectation, Found};
+use futures_util::{stream, StreamExt};
+use seal::Seal;
+use std::collections::BTreeMap;
+
+/// Nodes looked into at once.
+const PARALLEL: usize = 8;
+
+/// The health of one node.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeHealth {
+    pub name: String,
+    pub kind: NodeKind,
+    pub problems: Vec<Problem>,
+    /// A phase recorded open in the node (an interrupted `verify --phase`).
+    pub open_phase: Option<String>,
+}
+
+impl NodeHealth {
+    pub fn ok(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    pub fn running(&self) -> bool {
+        !self
+            .problems
+            .iter()
+            .any(|p| matches!(p, Problem::NotRunning { .. }))
+    }
+
+    /// "gw-sensitive is not running (exited)", every problem named.
+    pub fn describe(&self) -> String {
+        let words: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+        format!("{} {}", self.name, words.join(", "))
+    }
+}
+
+/// The health of every node of a lab.
+#[derive(Debug, Clone, Default)]
+pub struct LabHealth {
+    pub nodes: BTreeMap<String, NodeHealth>,
+}
+
+impl LabHealth {
+    pub fn node(&self, name: &str) -> Option<&NodeHealth> {
+        self.nodes.get(name)
+    }
+
+    /// What is wrong on the path of a probe from host `src` to host `dst`:
+    /// either end or any gateway it crosses. `None` when the path is sound.
+    pub fn path_problem(&self, sc: &Scenario, src: &str, dst: &str) -> Option<String> {
+        let segment = |h: &str| sc.host(h).map(|h| h.segment.as_str());
+        let gateways = match (segment(src), segment(dst)) {
+            (Some(a), Some(b)) => topology::path(sc, a, b).unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let broken: Vec<String> = std::iter::once(src.to_string())
+            .chain(gateways)
+            .chain(std::iter::once(dst.to_string()))
+            .filter_map(|n| self.node(&n).filter(|h| !h.ok()).map(NodeHealth::describe))
+            .collect();
+        (!broken.is_empty()).then(|| broken.join("; "))
+    }
+
+    /// Gateways with a phase recorded open, and the phase.
+    pub fn open_phases(&self) -> Vec<(&str, &str)> {
+        self.nodes
+            .values()
+            .filter_map(|n| Some((n.name.as_str(), n.open_phase.as_deref()?)))
+            .collect()
+    }
+}
+
+/// Checks every gateway and host of the lab's scenario.
+pub async fn check(info: &LabInfo) -> LabHealth {
+    let sc = &info.scenario;
+    let names = sc
+        .gateways
+        .iter()
+        .map(|g| (g.name.as_str(), NodeKind::Gateway))
+        .chain(sc.hosts.iter().map(|h| (h.name.as_str(), NodeKind::Host)));
+    let nodes = stream::iter(names)
+        .map(|(name, kind)| check_node(sc, name, kind, info.node(name)))
+        .buffer_unordered(PARALLEL)
+        .map(|h| (h.name.clone(), h))
+        .collect()
+        .await;
+    LabHealth { nodes }
+}
+
+async fn check_node(
+    sc: &Scenario,
+    name: &str,
+    kind: NodeKind,
+    node: Option<&NodeInfo>,
+) -> NodeHealth {
+    let mut health = NodeHealth {
+        name: name.to_string(),
+        kind,
+        problems: Vec::new(),
+        open_phase: None,
+    };
+    let pid = match node {
+        None => {
+            health.problems.push(Problem::NotRunning {
+                state: "its container is gone".into(),
+            });
+            return health;
+        }
+        Some(n) => match n.pid.filter(|_| n.running) {
+            Some(pid) => pid,
+            None => {
+                health.problems.push(Problem::NotRunning {
+                    state: n.status.clone(),
+                });
+                return health;
+            }
+        },
+    };
+    let expectation = Expectation::of(sc, name).expect("the node is in the scenario");
+    match look_inside(pid).await {
+        Ok(found) => {
+            health.problems = expect::compare(&expectation, &found);
+            health.open_phase = found.seal.and_then(|s| s.phase);
+        }
+        // It stopped between the listing and the look inside.
+        Err(NetnsError::NotFound { .. }) => health.problems.push(Problem::NotRunning {
+            state: "stopped".into(),
+        }),
+        Err(e) => health.problems.push(Problem::Unreadable {
+            reason: e.to_string(),
+        }),
+    }
+    health
+}
+
+/// Addresses, routes and rule set inside the namespace of `pid`.
+async fn look_inside(pid: u32) -> Result<Found, NetnsError> {
+    let ip = netns::run(
+        pid,
+        "ip",
+        &["-j", "-4", "-batch", "-"],
+        Some(b"addr show\nroute show\n".to_vec()),
+    );
+    let nft = netns::run(pid, "nft", &["-j", "-s", "list", "ruleset"], None);
+    let (ip, nft) = tokio::join!(ip, nft);
+    let (ip, nft) = (ip?, nft?);
+    expect::parse_found(
+        &String::from_utf8_lossy(&ip.stdout),
+        &String::from_utf8_lossy(&nft.stdout),
+    )
+    .map_err(|e| NetnsError::Io {
+        pid,
+        context: "cannot read the node's state".into(),
+        source: std::io::Error::other(e.to_string()),
+    })
+}
+
+/// `nft -j -s list ruleset` inside the namespace of `pid`.
+pub async fn listing(pid: u32) -> Result<String, NetnsError> {
+    let out = netns::run(pid, "nft", &["-j", "-s", "list", "ruleset"], None).await?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Records what is loaded in the node now as what seglab loaded, with the
+/// phase that is open (`None`: the node's own rule set).
+pub async fn seal_node(pid: u32, phase: Option<&str>) -> Result<(), NetnsError> {
+    let digest = seal::digest(&listing(pid).await?).map_err(|e| NetnsError::Io {
+        pid,
+        context: "cannot read the rule set to seal it".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    let s = Seal {
+        digest,
+        phase: phase.map(str::to_string),
+    };
+    netns::nft_apply(pid, &seal::seal_commands(&s)).await
+}
