@@ -107,6 +107,27 @@ fn cell_words(c: &ProbeResult) -> String {
     w
 }
 
+/// The failing cells of one host pair. Cells that were not judged on the
+/// network (`host-down`, `path-down`) share one reason: it is said once,
+/// after their ports.
+fn pair_words(cells: &[&ProbeResult]) -> String {
+    let mut words: Vec<String> = Vec::new();
+    let mut unjudged: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+    for c in cells {
+        match (c.verdict, &c.detail) {
+            (Verdict::HostDown | Verdict::PathDown, Some(why)) => unjudged
+                .entry((c.verdict.as_str(), why))
+                .or_default()
+                .push(format!("{}/{}", c.proto, c.port)),
+            _ => words.push(cell_words(c)),
+        }
+    }
+    for ((verdict, why), ports) in unjudged {
+        words.push(format!("{verdict} {} [{why}]", ports.join(" ")));
+    }
+    words.join(", ")
+}
+
 fn table(reports: &[Report]) -> String {
     let mut out = String::new();
     for (r, line) in reports.iter().zip(summary_lines(reports)) {
@@ -114,15 +135,15 @@ fn table(reports: &[Report]) -> String {
         for n in &r.notes {
             let _ = writeln!(out, "    note: {n}");
         }
-        let mut groups: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+        let mut groups: BTreeMap<(&str, &str), Vec<&ProbeResult>> = BTreeMap::new();
         for c in r.results.iter().filter(|c| c.verdict != Verdict::Pass) {
             groups
                 .entry((c.src.as_str(), c.dst.as_str()))
                 .or_default()
-                .push(cell_words(c));
+                .push(c);
         }
         for ((src, dst), cells) in groups {
-            let _ = writeln!(out, "    {src} -> {dst}: {}", cells.join(", "));
+            let _ = writeln!(out, "    {src} -> {dst}: {}", pair_words(&cells));
         }
     }
     out
@@ -301,6 +322,36 @@ mod tests {
     #[test]
     fn table_shows_summaries_and_only_failing_cells() {
         insta::assert_snapshot!(render(&sample(), Format::Table));
+    }
+
+    #[test]
+    fn unjudged_cells_of_a_pair_share_their_reason() {
+        let down = |port: u16| {
+            let mut c = result(
+                "admin",
+                "agent-1",
+                port,
+                Expected::Blocked,
+                Observed::PathDown,
+                Verdict::PathDown,
+            );
+            c.detail = Some("gw-sensitive is not running (exited)".into());
+            c
+        };
+        let leak = result(
+            "admin",
+            "agent-1",
+            3389,
+            Expected::Blocked,
+            Observed::Open,
+            Verdict::Leak,
+        );
+        let (a, b) = (down(22), down(25));
+        assert_eq!(
+            pair_words(&[&a, &leak, &b]),
+            "leak tcp/3389 (no flow permits it) answered by agent-1/svc/3389, \
+             path-down tcp/22 tcp/25 [gw-sensitive is not running (exited)]"
+        );
     }
 
     #[test]
