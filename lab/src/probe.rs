@@ -4,8 +4,11 @@
 //! ([`probe_from`], via [`crate::netns::run_in`] and a current-thread tokio
 //! runtime on the namespace's dedicated thread), so that they leave through
 //! the host's own interfaces, routes and rules exactly like its traffic would.
-//! All probes of one source run concurrently, up to a bound; a batch in which
-//! every probe is dropped therefore takes about one timeout, not one per probe.
+//! The probes of one source run concurrently, within one [`Window`] shared by
+//! every source of the process and sized from the open-file limit (see
+//! [`window`]); a batch in which every probe is dropped therefore takes about
+//! one timeout per window-full, not one per probe. A probe starts its clock
+//! only once it has its place in the window.
 //! The targets come from the caller; the prober never invents an address.
 //!
 //! What each [`Observed`] means:
@@ -25,6 +28,10 @@
 //!   identity (not a seglab stub), or a local error (out of sockets, ...);
 //!   `detail` has the reason.
 //!
+//! Each probe holds one descriptor: TCP connects a nonblocking socket it
+//! keeps, so the ICMP error queue is read from that same socket when the
+//! connection fails.
+//!
 //! TCP probes close with `SO_LINGER` 0, i.e. with a reset: no TIME_WAIT is
 //! left on either side, which matters when thousands of probes go to the same
 //! destination port. UDP sockets set `IP_RECVERR`, without which Linux does
@@ -40,19 +47,24 @@
 //! rejected with ICMP by the same gateway or host can therefore come back as
 //! blocked unless those limits are lifted in the lab's namespaces.
 
+pub mod window;
+
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::OnceLock;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use futures_util::stream::{self, StreamExt};
+use nix::errno::Errno;
+use nix::sys::socket::{self as sock, sockopt, ControlMessageOwned, MsgFlags, SockaddrIn};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpSocket, TcpStream, UdpSocket};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio::task::JoinSet;
 
 use crate::netns::{self, NetnsError};
 use crate::node::{Identity, Proto};
+
+pub use window::Window;
 
 /// At most this many bytes of an answer are read while looking for an identity.
 pub const MAX_ANSWER: usize = 512;
@@ -116,18 +128,26 @@ pub struct Observation {
 }
 
 /// Runs every probe from inside the network namespace of `pid` (the source
-/// host's container). See [`run_probes`].
+/// host's container), once `window` has room for one more source thread.
+/// See [`run_probes`].
 pub async fn probe_from(
     pid: u32,
     targets: Vec<ProbeTarget>,
     timeout: Duration,
     concurrency: usize,
+    window: &Window,
 ) -> Result<Vec<Observation>, NetnsError> {
+    // Held until the thread is done: it covers the namespace descriptor and
+    // the thread's runtime.
+    let _source = window.source_permit().await;
+    let window = window.clone();
     let result = netns::run_in(pid, move || {
+        // No signal driver: it would cost a descriptor per runtime.
         let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+            .enable_io()
+            .enable_time()
             .build()?;
-        Ok::<_, io::Error>(rt.block_on(run_probes(targets, timeout, concurrency)))
+        Ok::<_, io::Error>(rt.block_on(run_probes(targets, timeout, concurrency, &window)))
     })
     .await?;
     result.map_err(|source| NetnsError::Io {
@@ -137,59 +157,41 @@ pub async fn probe_from(
     })
 }
 
-/// Runs every probe from the current network namespace, at most `concurrency`
-/// at a time (further capped by the file descriptor limit), and returns the
-/// observations in the order of `targets`.
+/// Runs every probe from the current network namespace, at most
+/// `concurrency` of them at a time and each only once `window` has room for
+/// it, and returns the observations in the order of `targets`.
 pub async fn run_probes(
     targets: Vec<ProbeTarget>,
     timeout: Duration,
     concurrency: usize,
+    window: &Window,
 ) -> Vec<Observation> {
-    // Two descriptors per probe in flight (TCP keeps a duplicate to read the
-    // error queue), plus headroom for the rest of seglab.
-    let budget = usize::try_from(raise_nofile_limit().saturating_sub(256) / 2).unwrap_or(1);
-    let concurrency = concurrency.min(budget).max(1);
-    let mut observations: Vec<(usize, Observation)> = stream::iter(targets.into_iter().enumerate())
-        .map(|(index, target)| async move { (index, probe(target, timeout).await) })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    observations.sort_unstable_by_key(|(index, _)| *index);
-    observations.into_iter().map(|(_, o)| o).collect()
-}
-
-/// Raises the soft `RLIMIT_NOFILE` to the hard limit, once per process, and
-/// returns the resulting soft limit.
-fn raise_nofile_limit() -> u64 {
-    static LIMIT: OnceLock<u64> = OnceLock::new();
-    *LIMIT.get_or_init(|| {
-        let mut rl = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: plain syscalls on a local struct.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) != 0 {
-                return 1024;
-            }
-            if rl.rlim_cur < rl.rlim_max {
-                let wanted = libc::rlimit {
-                    // An infinite hard limit is still capped by fs.nr_open.
-                    rlim_cur: rl.rlim_max.min(1 << 20),
-                    rlim_max: rl.rlim_max,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
-                    tracing::debug!(
-                        from = rl.rlim_cur,
-                        to = wanted.rlim_cur,
-                        "raised RLIMIT_NOFILE"
-                    );
-                    rl = wanted;
-                }
-            }
+    let concurrency = concurrency.max(1);
+    let mut observations: Vec<Option<Observation>> = vec![None; targets.len()];
+    let mut running = JoinSet::new();
+    let mut finish = |joined: Result<(usize, Observation), tokio::task::JoinError>| match joined {
+        Ok((index, o)) => observations[index] = Some(o),
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
+    for (index, target) in targets.into_iter().enumerate() {
+        while running.len() >= concurrency {
+            finish(running.join_next().await.expect("the set is not empty"));
         }
-        rl.rlim_cur
-    })
+        // Taken before the probe starts its clock, released when it ends.
+        let permit = window.probe_permit().await;
+        running.spawn(async move {
+            let o = probe(target, timeout).await;
+            drop(permit);
+            (index, o)
+        });
+    }
+    while let Some(joined) = running.join_next().await {
+        finish(joined);
+    }
+    observations
+        .into_iter()
+        .map(|o| o.expect("every probe reported"))
+        .collect()
 }
 
 /// What one probe concluded, before timing.
@@ -238,32 +240,48 @@ async fn probe(target: ProbeTarget, timeout: Duration) -> Observation {
 }
 
 async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
-    let socket = match TcpSocket::new_v4() {
-        Ok(s) => s,
+    // The socket is made and connected by hand, not by tokio's `TcpSocket`,
+    // whose failing `connect` consumes it: the error queue is read from this
+    // very socket, so one descriptor per probe is enough.
+    let fd = match sock::socket(
+        sock::AddressFamily::Inet,
+        sock::SockType::Stream,
+        sock::SockFlag::SOCK_NONBLOCK | sock::SockFlag::SOCK_CLOEXEC,
+        None,
+    ) {
+        Ok(fd) => fd,
         Err(e) => {
             return Verdict::with(Observed::Error, format!("cannot create a TCP socket: {e}"))
         }
     };
-    if let Err(e) = socket.set_zero_linger() {
+    let reset_on_close = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    if let Err(e) = sock::setsockopt(&fd, sockopt::Linger, &reset_on_close) {
         return Verdict::with(Observed::Error, format!("cannot set SO_LINGER: {e}"));
     }
-    // Best effort: the ICMP error details, read back through a duplicate of
-    // the descriptor because a failing `connect` consumes the socket.
-    let _ = nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv4RecvErr, &true);
-    let errqueue = socket.as_fd().try_clone_to_owned().ok();
-    let stream = match tokio::time::timeout(timeout, socket.connect(SocketAddr::V4(dst))).await {
-        Err(_) => return Verdict::blocked(timeout),
-        Ok(Err(e)) => {
-            return refused(
-                Proto::Tcp,
-                "connect",
-                &e,
-                errqueue.as_ref().map(|fd| fd.as_fd()),
-            )
-        }
-        Ok(Ok(stream)) => stream,
+    // Best effort: the ICMP error details.
+    let _ = sock::setsockopt(&fd, sockopt::Ipv4RecvErr, &true);
+    match sock::connect(fd.as_raw_fd(), &SockaddrIn::from(dst)) {
+        Ok(()) | Err(Errno::EINPROGRESS) => {}
+        Err(e) => return refused(Proto::Tcp, "connect", &e.into(), Some(fd.as_fd())),
+    }
+    let stream = match TcpStream::from_std(std::net::TcpStream::from(fd)) {
+        Ok(s) => s,
+        Err(e) => return Verdict::with(Observed::Error, format!("cannot watch the socket: {e}")),
     };
-    drop(errqueue);
+    // Writable once connected or failed (as tokio's own connect waits).
+    match tokio::time::timeout(timeout, stream.writable()).await {
+        Err(_) => return Verdict::blocked(timeout),
+        Ok(Err(e)) => return Verdict::with(Observed::Error, format!("connect: {e}")),
+        Ok(Ok(())) => {}
+    }
+    match stream.take_error() {
+        Ok(None) => {}
+        Ok(Some(e)) => return refused(Proto::Tcp, "connect", &e, Some(stream.as_fd())),
+        Err(e) => return Verdict::with(Observed::Error, format!("connect: SO_ERROR: {e}")),
+    }
     read_identity(stream, timeout).await
 }
 
@@ -426,56 +444,33 @@ impl std::fmt::Display for IcmpError {
 }
 
 fn read_icmp_error(fd: BorrowedFd<'_>) -> Option<IcmpError> {
-    use std::os::fd::AsRawFd;
-
-    // Room for one `IP_RECVERR` message: the extended error and the offender.
-    #[repr(C, align(8))]
-    struct Control([u8; 128]);
-    let mut control = Control([0; 128]);
     let mut data = [0u8; 64];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // SAFETY: msghdr is plain data; every pointer in it refers to a live local
-    // buffer of the stated length, and the CMSG_* macros stay within
-    // `msg_controllen` as the kernel filled it in.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.0.as_mut_ptr().cast();
-        msg.msg_controllen = control.0.len();
-        let n = libc::recvmsg(
-            fd.as_raw_fd(),
-            &mut msg,
-            libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
-        );
-        if n < 0 {
-            return None;
-        }
-        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-        while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::IPPROTO_IP && (*cmsg).cmsg_type == libc::IP_RECVERR {
-                let ee = libc::CMSG_DATA(cmsg) as *const libc::sock_extended_err;
-                let ee_val = std::ptr::read_unaligned(ee);
-                if ee_val.ee_origin != libc::SO_EE_ORIGIN_ICMP {
-                    return None;
-                }
-                let offender = libc::SO_EE_OFFENDER(ee) as *const libc::sockaddr_in;
-                let offender = std::ptr::read_unaligned(offender);
-                let from = (offender.sin_family == libc::AF_INET as libc::sa_family_t)
-                    .then(|| Ipv4Addr::from(u32::from_be(offender.sin_addr.s_addr)));
-                return Some(IcmpError {
-                    kind: ee_val.ee_type,
-                    code: ee_val.ee_code,
-                    from,
-                });
-            }
-            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-        }
+    let mut iov = [io::IoSliceMut::new(&mut data)];
+    // Room for one `IP_RECVERR` message: the extended error and the offender.
+    let mut control = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in);
+    let msg = sock::recvmsg::<SockaddrIn>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut control),
+        MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
+    )
+    .ok()?;
+    let found = msg.cmsgs().ok()?.find_map(|cmsg| match cmsg {
+        ControlMessageOwned::Ipv4RecvErr(ee, offender) => Some((ee, offender)),
+        _ => None,
+    });
+    let (ee, offender) = found?;
+    if ee.ee_origin != libc::SO_EE_ORIGIN_ICMP {
+        return None;
     }
-    None
+    let from = offender
+        .filter(|o| o.sin_family == libc::AF_INET as libc::sa_family_t)
+        .map(|o| Ipv4Addr::from(u32::from_be(o.sin_addr.s_addr)));
+    Some(IcmpError {
+        kind: ee.ee_type,
+        code: ee.ee_code,
+        from,
+    })
 }
 
 /// A short, printable excerpt of what came back.
@@ -493,9 +488,20 @@ mod tests {
     use super::*;
     use crate::netns::tests::TestNs;
     use crate::node::Greeting;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
     use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpSocket;
 
     const T: Duration = Duration::from_millis(500);
+
+    /// A window that never holds a test back.
+    fn wide() -> Window {
+        Window::new(window::Size {
+            probes: 4096,
+            sources: 16,
+        })
+    }
 
     fn identity(proto: Proto, port: u16) -> Identity {
         Identity {
@@ -585,7 +591,7 @@ mod tests {
             let listener = listener.try_clone().unwrap();
             let id = identity(Proto::Tcp, port);
             serve_tcp(listener, Some(id.greeting(greeting)));
-            let obs = run_probes(vec![target(7, Proto::Tcp, port)], T, 8).await;
+            let obs = run_probes(vec![target(7, Proto::Tcp, port)], T, 8, &wide()).await;
             assert_eq!(obs.len(), 1);
             assert_eq!(obs[0].id, 7);
             assert_eq!(obs[0].observed, Observed::Open, "{:?}", obs[0]);
@@ -596,7 +602,7 @@ mod tests {
     #[tokio::test]
     async fn tcp_closed_port_is_rejected_by_reset() {
         let port = free_tcp_port();
-        let obs = run_probes(vec![target(0, Proto::Tcp, port)], T, 8).await;
+        let obs = run_probes(vec![target(0, Proto::Tcp, port)], T, 8, &wide()).await;
         assert_eq!(obs[0].observed, Observed::Rejected, "{:?}", obs[0]);
         assert!(
             obs[0].detail.as_deref().unwrap().contains("TCP reset"),
@@ -621,6 +627,7 @@ mod tests {
             ],
             T,
             8,
+            &wide(),
         )
         .await;
         assert_eq!(obs[0].observed, Observed::Error, "{:?}", obs[0]);
@@ -645,7 +652,7 @@ mod tests {
         let port = socket.local_addr().unwrap().port();
         let id = identity(Proto::Udp, port);
         serve_udp(socket, id.greeting(Greeting::Plain));
-        let obs = run_probes(vec![target(3, Proto::Udp, port)], T, 8).await;
+        let obs = run_probes(vec![target(3, Proto::Udp, port)], T, 8, &wide()).await;
         assert_eq!(obs[0].observed, Observed::Open, "{:?}", obs[0]);
         assert_eq!(obs[0].responder, Some(id));
     }
@@ -653,7 +660,7 @@ mod tests {
     #[tokio::test]
     async fn udp_closed_port_is_rejected_by_icmp() {
         let port = free_udp_port();
-        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8).await;
+        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8, &wide()).await;
         assert_eq!(obs[0].observed, Observed::Rejected, "{:?}", obs[0]);
         let detail = obs[0].detail.as_deref().unwrap();
         assert!(
@@ -679,7 +686,7 @@ mod tests {
                 }
             }
         });
-        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8).await;
+        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8, &wide()).await;
         assert_eq!(obs[0].observed, Observed::Open, "{:?}", obs[0]);
         assert!(obs[0].elapsed >= udp_resend_interval(T) && obs[0].elapsed < T);
     }
@@ -689,7 +696,7 @@ mod tests {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
         serve_udp(socket, "pong\n".into());
-        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8).await;
+        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8, &wide()).await;
         assert_eq!(obs[0].observed, Observed::Error, "{:?}", obs[0]);
         assert!(obs[0].detail.as_deref().unwrap().contains("pong"));
     }
@@ -713,7 +720,7 @@ mod tests {
             target(12, Proto::Tcp, open_port),
             target(13, Proto::Udp, free_udp_port()),
         ];
-        let obs = run_probes(targets, T, 8).await;
+        let obs = run_probes(targets, T, 8, &wide()).await;
         let got: Vec<_> = obs.iter().map(|o| (o.id, o.observed)).collect();
         assert_eq!(
             got,
@@ -726,6 +733,60 @@ mod tests {
         );
     }
 
+    /// Accepts and holds every connection without a word; returns the most
+    /// connections that were alive at once.
+    fn count_silent_peers(listener: std::net::TcpListener) -> Arc<AtomicUsize> {
+        let most = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&most);
+        listener.set_nonblocking(false).unwrap();
+        std::thread::spawn(move || {
+            let mut held: Vec<std::net::TcpStream> = Vec::new();
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { return };
+                conn.set_nonblocking(true).unwrap();
+                // A probe resets its connection (SO_LINGER 0) before it lets
+                // the next one in, and on loopback the reset has arrived by
+                // the time `close` returns.
+                held.retain(|c| {
+                    let mut b = [0u8; 1];
+                    matches!(c.peek(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+                });
+                held.push(conn);
+                seen.fetch_max(held.len(), Ordering::SeqCst);
+            }
+        });
+        most
+    }
+
+    #[tokio::test]
+    async fn one_window_bounds_the_probes_of_every_source() {
+        let listener = tcp_listener(64);
+        let port = listener.local_addr().unwrap().port();
+        let most = count_silent_peers(listener);
+        let window = Window::new(window::Size {
+            probes: 3,
+            sources: 2,
+        });
+        let t = Duration::from_millis(100);
+        let batch = |first: usize| {
+            (first..first + 6)
+                .map(|i| target(i, Proto::Tcp, port))
+                .collect()
+        };
+        let (a, b) = tokio::join!(
+            run_probes(batch(0), t, 100, &window),
+            run_probes(batch(6), t, 100, &window)
+        );
+        for o in a.iter().chain(&b) {
+            assert_eq!(o.observed, Observed::Error, "{o:?}");
+            assert!(
+                o.detail.as_deref().unwrap().contains("no identity"),
+                "{o:?}"
+            );
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 3);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_thousand_concurrent_tcp_probes_are_all_open() {
         let listener = tcp_listener(4096);
@@ -734,7 +795,7 @@ mod tests {
         serve_tcp(listener, Some(id.greeting(Greeting::Plain)));
         let targets: Vec<_> = (0..1000).map(|i| target(i, Proto::Tcp, port)).collect();
         let start = Instant::now();
-        let obs = run_probes(targets, Duration::from_secs(3), 1000).await;
+        let obs = run_probes(targets, Duration::from_secs(3), 1000, &wide()).await;
         let took = start.elapsed();
         eprintln!("1000 open TCP probes on the host's loopback: {took:?}");
         assert_eq!(obs.len(), 1000);
@@ -802,7 +863,7 @@ mod tests {
             target(4, Proto::Tcp, 5557),
         ];
         let start = Instant::now();
-        let obs = probe_from(ns.pid(), targets, T, 16).await.unwrap();
+        let obs = probe_from(ns.pid(), targets, T, 16, &wide()).await.unwrap();
         let took = start.elapsed();
         let got: Vec<_> = obs.iter().map(|o| o.observed).collect();
         assert_eq!(
@@ -845,6 +906,7 @@ mod tests {
             vec![target(0, Proto::Tcp, 5555), target(1, Proto::Udp, 5555)],
             T,
             16,
+            &wide(),
         )
         .await
         .unwrap();
@@ -862,7 +924,7 @@ mod tests {
             .map(|i| target(i, if i % 2 == 0 { Proto::Tcp } else { Proto::Udp }, 5555))
             .collect();
         let start = Instant::now();
-        let obs = tokio::time::timeout(4 * T, probe_from(ns.pid(), targets, T, 1000))
+        let obs = tokio::time::timeout(4 * T, probe_from(ns.pid(), targets, T, 1000, &wide()))
             .await
             .expect("the probes ran one after the other")
             .unwrap();
@@ -928,7 +990,7 @@ mod tests {
         ] {
             let targets = (0..n).map(|i| target(i, proto, port)).collect();
             let start = Instant::now();
-            let obs = probe_from(pid, targets, timeout, n).await.unwrap();
+            let obs = probe_from(pid, targets, timeout, n, &wide()).await.unwrap();
             let took = start.elapsed();
             let mut counts = std::collections::BTreeMap::new();
             for o in &obs {
@@ -951,7 +1013,7 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        let err = probe_from(pid, vec![target(0, Proto::Tcp, 1)], T, 1)
+        let err = probe_from(pid, vec![target(0, Proto::Tcp, 1)], T, 1, &wide())
             .await
             .unwrap_err();
         assert!(matches!(err, NetnsError::NotFound { .. }), "{err:?}");

@@ -8,7 +8,7 @@ use crate::health::{self, LabHealth, NodeHealth};
 use crate::lab::{self, find_lab, LabInfo};
 use crate::node::{Identity, Proto, CATCHALL_SERVICE};
 use crate::plan::{plan, Cell, Expected, Plan};
-use crate::probe::{probe_from, Observation, Observed, ProbeTarget};
+use crate::probe::{probe_from, Observation, Observed, ProbeTarget, Window};
 use crate::runtime::Runtime;
 use crate::scenario::{BlockStyle, Scenario};
 use serde::Serialize;
@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 pub struct VerifyOptions {
     /// How long a probe waits for an answer; a dropped probe costs exactly this.
     pub timeout: Duration,
-    /// Probes in flight at once per source host.
+    /// Probes in flight at once per source host; all sources together stay
+    /// within the process's probe window (see [`Window`]).
     pub concurrency: usize,
 }
 
@@ -269,6 +270,9 @@ async fn probe_cells(
     which: &[usize],
     opts: VerifyOptions,
 ) -> Result<BTreeMap<usize, Seen>> {
+    // Before anything is probed: a descriptor limit too low is said plainly.
+    let window = Window::shared().map_err(|e| Error::Environment(e.to_string()))?;
+    let window = &window;
     let info = find_lab(rt, lab).await?;
     let before = health::check(&info).await;
     let mut seen: BTreeMap<usize, Seen> = BTreeMap::new();
@@ -303,7 +307,7 @@ async fn probe_cells(
     }
     let runs = by_src.into_iter().map(|(src, (pid, targets))| async move {
         let ids: Vec<usize> = targets.iter().map(|t| t.id).collect();
-        match probe_from(pid, targets, opts.timeout, opts.concurrency).await {
+        match probe_from(pid, targets, opts.timeout, opts.concurrency, window).await {
             Ok(obs) => Ok(obs
                 .into_iter()
                 .map(|o| (o.id, Seen::from(o)))
