@@ -378,8 +378,10 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             output.check()?;
             let rt = Runtime::connect().await?;
             let cancel = Cancel::on_signals();
-            let reports = tokio::select! {
-                r = verify_lab(&rt, &lab, phase.as_deref(), output.verify()) => r?,
+            let before = lab_size(&rt, &lab).await?;
+            tracing::debug!("lab {lab}: {before} containers; probing");
+            let result = tokio::select! {
+                r = verify_lab(&rt, &lab, phase.as_deref(), output.verify()) => r,
                 () = cancel.cancelled() => {
                     // Never leave a temporary phase open behind an interrupt.
                     if let Some(p) = &phase {
@@ -388,7 +390,19 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                     return Err(Error::Interrupted);
                 }
             };
-            Ok(finish(&output, &reports, Vec::new()))
+            // `seglab down` racing this run: whichever step noticed first
+            // (a vanished namespace, a container gone from the engine, the
+            // lab no longer found), the answer is the same: exit 3.
+            if before > 0 {
+                let after = lab_size(&rt, &lab).await.unwrap_or(0);
+                if after < before {
+                    return Err(Error::Environment(format!(
+                        "lab {lab} was removed while it was being verified \
+                         ({before} containers before, {after} after): no verdict"
+                    )));
+                }
+            }
+            Ok(finish(&output, &result?, Vec::new()))
         }
         Command::Test {
             scenarios,
@@ -462,6 +476,11 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             Ok(finish(&output, &reports, errors))
         }
     }
+}
+
+/// How many containers lab `lab` has (running or not).
+async fn lab_size(rt: &Runtime, lab: &str) -> Result<usize> {
+    Ok(rt.containers(&[(lab::LABEL_LAB, lab)]).await?.len())
 }
 
 fn finish(output: &OutputArgs, reports: &[Report], mut errors: Vec<Error>) -> Outcome {

@@ -1,0 +1,209 @@
+//! Results are never lost and never misplaced, against the real engine:
+//! `seglab test` prints every report it got beside the errors of the
+//! others (and of a report file that could not be written), a lab whose
+//! stored spec is unreadable is named as such, `down` racing `verify` gives
+//! one answer, and log lines carry colours only for a terminal.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+/// `seglab test A B` where A's `up` fails (a rule set nft refuses) and B
+/// leaks (an allow-all gateway), with `--output` on a full device: B's
+/// report still reaches stdout, A's error and the write error reach
+/// stderr, the exit is 1 (the failed verification), and no lab is left.
+#[test]
+fn test_keeps_every_report_beside_the_errors() {
+    let o = seglab()
+        .args([
+            "test",
+            "scenario-1",
+            "scenario-2",
+            "--ruleset",
+            &format!("gw-edge={}", fixture("rulesets/allow-all.nft")),
+            "--ruleset",
+            &format!("gw-mgmt={}", fixture("rulesets/syntax-error.nft")),
+            "--format",
+            "json",
+            "--output",
+            "/dev/full",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let reports = reports(&o);
+    assert!(!reports.is_empty(), "{}", text(&o));
+    for r in &reports {
+        assert_eq!(r["scenario"], "scenario-1", "{}", text(&o));
+        assert_eq!(leftovers(r["lab"].as_str().unwrap()), (0, 0));
+    }
+    assert!(
+        reports.iter().any(|r| !failing(r).is_empty()),
+        "{}",
+        text(&o)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("scenario-2 (lab "), "{err}");
+    assert!(err.contains("syntax-error.nft"), "{err}");
+    assert!(
+        err.contains("cannot write the report to /dev/full"),
+        "{err}"
+    );
+    assert!(err.contains("verification failed: scenario-1"), "{err}");
+    let lab2 = err
+        .split("scenario-2 (lab ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap();
+    assert_eq!(leftovers(lab2), (0, 0));
+}
+
+/// A tiny local image for hand-made containers (nothing is pulled).
+struct ScratchImage(String);
+
+impl ScratchImage {
+    fn new(tag: &str) -> ScratchImage {
+        let name = format!("seglab-test-{tag}:scratch");
+        let mut child = Command::new("docker")
+            .args(["build", "-q", "-t", &name, "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"FROM scratch\nCMD [\"/none\"]\n")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        ScratchImage(name)
+    }
+}
+
+impl Drop for ScratchImage {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", &self.0]).output();
+    }
+}
+
+#[test]
+fn a_lab_whose_stored_spec_is_unreadable_is_named_as_such() {
+    let lab = unique("badspec");
+    let _guard = LabGuard(lab.clone());
+    let image = ScratchImage::new(&lab);
+    docker(&[
+        "create",
+        "--name",
+        &format!("seglab-{lab}-h1"),
+        "--label",
+        &format!("io.seglab.lab={lab}"),
+        "--label",
+        "io.seglab.host=h1",
+        "--label",
+        "io.seglab.spec={\"name\": \"truncated",
+        &image.0,
+    ]);
+    for verb in ["status", "verify"] {
+        let o = run(&[verb, &lab]);
+        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("lab {lab} exists but its stored spec")),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("seglab down {lab} removes it")),
+            "{err}"
+        );
+    }
+    let o = run(&["down", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(leftovers(&lab), (0, 0));
+}
+
+/// A second lab of a scenario moves to other subnets and says so; then
+/// `down` while it is verified: exit 3, "was removed", whichever step of
+/// `verify` noticed first.
+#[test]
+fn a_moved_lab_says_so_and_down_racing_verify_is_exit_3() {
+    let _first = up("scenario-2", "first", &[]);
+    let lab = unique("second");
+    let _guard = LabGuard(lab.clone());
+    let o = run(&["up", "scenario-2", "--name", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains(&format!("lab {lab}: subnets ")), "{err}");
+    assert!(err.contains("taken, moved to mgmt 198.1"), "{err}");
+
+    // Blocked cells cost the timeout (twice, with the retry), so verify
+    // is still probing when `down` starts.
+    let mut verify = seglab()
+        .args(["-vv", "verify", &lab, "--timeout", "5000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(verify.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("containers; probing") {
+            break;
+        }
+    }
+    let down = run(&["down", &lab]);
+    assert!(down.status.success(), "{}", text(&down));
+    seen.extend(lines.map(|l| l.unwrap()));
+    let status = verify.wait().unwrap();
+    let err = seen.join("\n");
+    assert_eq!(status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(&format!(
+            "lab {lab} was removed while it was being verified"
+        )),
+        "{err}"
+    );
+    assert_eq!(leftovers(&lab), (0, 0));
+}
+
+/// Log lines carry ANSI colours only for a terminal, and never with
+/// NO_COLOR (a pseudo-terminal from `script` stands in for a person).
+#[test]
+fn log_lines_are_plain_off_a_terminal_and_with_no_color() {
+    let esc = "\u{1b}[";
+    let o = run(&["-vv", "status", "no-such-lab-for-colours"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("connected to Docker"), "{err}");
+    assert!(!err.contains(esc), "{err:?}");
+
+    let in_pty = |no_color: Option<&str>| {
+        let mut c = Command::new("script");
+        c.args([
+            "-qec",
+            &format!(
+                "{} -vv status no-such-lab-for-colours",
+                env!("CARGO_BIN_EXE_seglab")
+            ),
+            "/dev/null",
+        ])
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR");
+        if let Some(v) = no_color {
+            c.env("NO_COLOR", v);
+        }
+        let o = c.output().expect("script (util-linux) runs");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let tty = in_pty(None);
+    assert!(tty.contains("connected to Docker"), "{tty}");
+    assert!(tty.contains(esc), "a terminal gets colours: {tty:?}");
+    let plain = in_pty(Some("1"));
+    assert!(plain.contains("connected to Docker"), "{plain}");
+    assert!(!plain.contains(esc), "NO_COLOR: {plain:?}");
+}
