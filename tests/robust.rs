@@ -207,3 +207,38 @@ fn log_lines_are_plain_off_a_terminal_and_with_no_color() {
     assert!(plain.contains("connected to Docker"), "{plain}");
     assert!(!plain.contains(esc), "NO_COLOR: {plain:?}");
 }
+
+/// `seglab test A B | head -1`: a stdout closed before anything is written
+/// changes nothing of the run: both scenarios are verified (their reports
+/// reach `--output`), both labs are torn down, and the exit is quiet.
+#[test]
+fn a_closed_stdout_still_runs_every_scenario_to_its_teardown() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("reports.json");
+    let mut child = seglab()
+        .args(["test", "scenario-2", "scenario-3", "--format", "json"])
+        .arg("--output")
+        .arg(&file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let reports: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let scenarios: std::collections::BTreeSet<&str> = reports
+        .iter()
+        .map(|r| r["scenario"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        scenarios.into_iter().collect::<Vec<_>>(),
+        ["scenario-2", "scenario-3"]
+    );
+    for r in &reports {
+        assert_eq!(leftovers(r["lab"].as_str().unwrap()), (0, 0));
+    }
+}
