@@ -242,3 +242,73 @@ fn a_closed_stdout_still_runs_every_scenario_to_its_teardown() {
         assert_eq!(leftovers(r["lab"].as_str().unwrap()), (0, 0));
     }
 }
+
+/// A teardown that fails inside `seglab test` keeps the reports: they are
+/// printed, then the teardown's error (exit 3). The teardown is made to
+/// fail by attaching a container of another lab to one of the lab's
+/// networks while it is verified: the engine then refuses to remove it.
+#[test]
+fn a_failed_teardown_in_test_keeps_the_reports() {
+    let holder = up("scenario-2", "holder", &[]);
+    let intruder = container(&holder.0, "ams");
+    let name = format!("tdown-{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(repo_root().join("scenarios/scenario-2")).unwrap() {
+        let f = f.unwrap().path();
+        let text = std::fs::read_to_string(&f).unwrap();
+        let text = text.replace("name: scenario-2", &format!("name: {name}"));
+        std::fs::write(dir.path().join(f.file_name().unwrap()), text).unwrap();
+    }
+    let mut child = seglab()
+        .args(["-v", "test", "--timeout", "3000"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+        s
+    });
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        if line.contains("verify base") {
+            break;
+        }
+    }
+    let filter = format!("label=io.seglab.scenario={name}");
+    let nets = docker(&["network", "ls", "-q", "--filter", &filter]);
+    let net = nets.lines().next().expect("the lab's networks").to_string();
+    docker(&["network", "connect", &net, &intruder]);
+    seen.extend(lines.map(|l| l.unwrap()));
+    let status = child.wait().unwrap();
+    let stdout = out.join().unwrap();
+    let err = seen.join("\n");
+    // Put things back before asserting: free the network, take the lab down.
+    let _ = Command::new("docker")
+        .args(["network", "disconnect", "-f", &net, &intruder])
+        .output();
+    let lab = err
+        .split("cannot take lab ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .map(str::to_string);
+    if let Some(lab) = &lab {
+        let o = run(&["down", lab]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert_eq!(leftovers(lab), (0, 0));
+    }
+    assert_eq!(status.code(), Some(3), "{stdout}\n{err}");
+    assert!(lab.is_some(), "{err}");
+    assert!(
+        stdout.contains(&name),
+        "the reports are printed: {stdout}\n{err}"
+    );
+    assert!(!err.contains("verification failed"), "{err}");
+    eprintln!("teardown failure reads:\n{err}");
+}
