@@ -312,3 +312,31 @@ fn a_failed_teardown_in_test_keeps_the_reports() {
     assert!(!err.contains("verification failed"), "{err}");
     eprintln!("teardown failure reads:\n{err}");
 }
+
+/// Nothing verified (the only scenario's `up` failed): no empty report on
+/// stdout or in `--output` (an empty JUnit suite reads as a pass), only the
+/// error, with its own exit code.
+#[test]
+fn a_test_that_verified_nothing_writes_no_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junit.xml");
+    let o = seglab()
+        .args([
+            "test",
+            "scenario-2",
+            "--ruleset",
+            &format!("gw-mgmt={}", fixture("rulesets/syntax-error.nft")),
+            "--format",
+            "junit",
+            "--output",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    assert!(!file.exists());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("scenario-2 (lab "), "{err}");
+    assert!(err.contains("syntax-error.nft:"), "{err}");
+}

@@ -484,6 +484,14 @@ async fn lab_size(rt: &Runtime, lab: &str) -> Result<usize> {
 }
 
 fn finish(output: &OutputArgs, reports: &[Report], mut errors: Vec<Error>) -> Outcome {
+    if reports.is_empty() && !errors.is_empty() {
+        // Nothing was verified: no empty report (an empty JUnit suite
+        // reads as a pass to some CI systems), only the errors.
+        return Outcome {
+            errors,
+            ..Outcome::default()
+        };
+    }
     let (stdout, write_error) = output.emit(reports);
     errors.extend(write_error);
     let failed: Vec<String> = reports
