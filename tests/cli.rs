@@ -342,7 +342,11 @@ fn assert_no_panic(o: &Output) {
 /// A full device is an environment problem: a message and exit 3.
 #[test]
 fn output_to_a_full_device_is_exit_3_with_a_message() {
-    for args in [&["render", "scenario-3"][..], &["plan", "scenario-4"]] {
+    for args in [
+        &["render", "scenario-3"][..],
+        &["plan", "scenario-4"],
+        &["--help"],
+    ] {
         let o = Command::new(env!("CARGO_BIN_EXE_seglab"))
             .args(args)
             .current_dir(repo_root())
@@ -372,6 +376,7 @@ fn a_reader_that_closes_early_is_a_quiet_exit() {
             (&["plan", "scenario-4", "--format", "json"][..], 10),
             (&["plan", "scenario-3"], 1),
             (&["render", "scenario-4"], 1),
+            (&["test", "--help"], 1),
         ] {
             let mut child = Command::new(env!("CARGO_BIN_EXE_seglab"))
                 .args(args)

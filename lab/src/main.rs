@@ -6,14 +6,25 @@
 //! the output quietly, not panic. Any other write error (a full disk,
 //! `>/dev/full`) is an environment problem: a message and exit 3.
 
-use clap::Parser;
+use clap::Parser as _;
 use seglab::cli::{run, Cli, Outcome};
 use seglab::error::{worst, Error, EXIT_ENVIRONMENT};
 use std::io::{IsTerminal, Write};
 
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
+    let cli = Cli::try_parse().unwrap_or_else(|e| {
+        // Help, version or a usage error: clap's text, under the same rules
+        // as ours (a closed pipe is quiet, a failed write exit 3).
+        let code = match e.print() {
+            Err(w) if w.kind() != std::io::ErrorKind::BrokenPipe => {
+                say(&format!("cannot write to standard output: {w}"));
+                EXIT_ENVIRONMENT
+            }
+            _ => e.exit_code(),
+        };
+        std::process::exit(code)
+    });
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
