@@ -132,10 +132,10 @@ pub struct OutputArgs {
     pub timeout: u64,
 }
 
-/// Bounds of `--timeout` in milliseconds. Below 50 ms an answer that is
-/// merely slow (a busy engine, a loaded CI runner) would be judged as
-/// blocked, and a blocked cell that should be blocked passes; above a
-/// minute, one dropped probe per cell makes a run endless.
+/// Bounds of `--timeout` in milliseconds. Below 50 ms a leak whose answer
+/// is merely slow (a busy engine, a loaded CI runner) looks blocked, and a
+/// cell that must be blocked then passes (`--timeout 1` passed 60 of 358
+/// leaks); above a minute, a run with dropped probes never seems to end.
 pub const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 50..=60_000;
 
 impl OutputArgs {
