@@ -331,3 +331,163 @@ fn status_without_docker_is_an_environment_error() {
     );
     assert!(err.contains("unix:///nonexistent/docker.sock"), "{err}");
 }
+
+/// No panic (exit 101) and no "panicked" message, whatever happened.
+#[track_caller]
+fn assert_no_panic(o: &Output) {
+    assert_ne!(o.status.code(), Some(101), "{}", stderr(o));
+    assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
+}
+
+/// A full device is an environment problem: a message and exit 3.
+#[test]
+fn output_to_a_full_device_is_exit_3_with_a_message() {
+    for args in [
+        &["render", "scenario-3"][..],
+        &["plan", "scenario-4"],
+        &["--help"],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_seglab"))
+            .args(args)
+            .current_dir(repo_root())
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        assert_no_panic(&o);
+        assert_exit(&o, 3);
+        assert!(
+            stderr(&o).contains("cannot write to standard output"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}
+
+/// `seglab plan ... | head -c 10`: a reader that has seen enough closes
+/// the pipe; seglab stops quietly with exit 0, as ripgrep does. The JSON
+/// plan of scenario 4 is larger than a pipe's buffer, so the write meets
+/// the closed pipe every time; repeated to catch the race of smaller ones.
+#[test]
+fn a_reader_that_closes_early_is_a_quiet_exit() {
+    use std::io::Read;
+    use std::process::Stdio;
+    for round in 0..4 {
+        for (args, keep) in [
+            (&["plan", "scenario-4", "--format", "json"][..], 10),
+            (&["plan", "scenario-3"], 1),
+            (&["render", "scenario-4"], 1),
+            (&["test", "--help"], 1),
+        ] {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_seglab"))
+                .args(args)
+                .current_dir(repo_root())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut buf = vec![0; keep];
+            child.stdout.take().unwrap().read_exact(&mut buf).unwrap();
+            // The read end is closed here (the pipe was dropped).
+            let o = child.wait_with_output().unwrap();
+            assert_no_panic(&o);
+            assert_exit(&o, 0);
+            assert_eq!(stderr(&o), "", "round {round}, {args:?}");
+        }
+    }
+}
+
+#[test]
+fn a_timeout_outside_50_to_60000_ms_is_bad_input() {
+    for t in ["0", "1", "49", "60001", "99999999999999"] {
+        for verb in [&["verify", "some-lab"][..], &["test", "scenario-2"]] {
+            let o = seglab(&[verb, &["--timeout", t]].concat());
+            assert_exit(&o, 2);
+            let err = stderr(&o);
+            assert!(err.contains("--timeout"), "{t}: {err}");
+            // Argument parsing refuses it: Docker is never asked.
+            assert!(!err.contains("Docker"), "{t}: {err}");
+        }
+    }
+    let o = seglab(&["verify", "some-lab", "--timeout", "1"]);
+    assert!(stderr(&o).contains("50..=60000"), "{}", stderr(&o));
+    // The bounds themselves are accepted: what fails then is the missing engine.
+    for t in ["50", "60000"] {
+        let o = seglab(&["verify", "some-lab", "--timeout", t]);
+        assert_exit(&o, 3);
+        assert!(stderr(&o).contains("Docker engine"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn plan_formats_are_listed_when_one_is_wrong() {
+    let o = seglab(&["plan", "scenario-3", "--format", "xml"]);
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("table, json"), "{}", stderr(&o));
+}
+
+/// An `--output` that cannot be written is found before any lab is touched
+/// (exit 2, naming the path, Docker never asked), and leaves nothing.
+#[test]
+fn an_unwritable_output_is_found_before_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing_dir = dir.path().join("no-such-dir/report.json");
+    let a_dir = dir.path().to_path_buf();
+    for path in [&missing_dir, &a_dir] {
+        let p = path.display().to_string();
+        for verb in [&["verify", "some-lab"][..], &["test", "scenario-2"]] {
+            let o = seglab(&[verb, &["--output", &p]].concat());
+            assert_exit(&o, 2);
+            let err = stderr(&o);
+            assert!(err.contains(&format!("--output {p}")), "{err}");
+            assert!(!err.contains("Docker"), "{err}");
+        }
+    }
+    assert!(!missing_dir.parent().unwrap().exists());
+    // A writable path passes the check and is not created by it: what
+    // fails is the engine, and the file does not exist.
+    let fresh = dir.path().join("fresh.json");
+    let o = seglab(&[
+        "verify",
+        "some-lab",
+        "--output",
+        &fresh.display().to_string(),
+    ]);
+    assert_exit(&o, 3);
+    assert!(!fresh.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// A file that is not UTF-8 gets the line, column and byte offset of its
+/// first bad byte, like every other scenario problem.
+#[test]
+fn a_scenario_that_is_not_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latin1.yaml");
+    std::fs::write(&file, b"name: cafe\ntitle: Caf\xe9 network\n").unwrap();
+    let f = file.display().to_string();
+    for verb in ["validate", "plan", "render"] {
+        let o = seglab(&[verb, &f]);
+        assert_exit(&o, 2);
+        let err = stderr(&o);
+        assert!(
+            err.contains(&format!("{f}:2:11: byte 0xe9 at offset 21 is not UTF-8")),
+            "{err}"
+        );
+    }
+}
+
+/// `validate good bad missing`: the problems of every file, the missing
+/// one's included, in one run.
+#[test]
+fn validate_reports_a_missing_file_beside_the_problems_of_the_others() {
+    let bad = "tests/fixtures/invalid/flow-unknown-number.yaml";
+    let o = seglab(&["validate", "scenario-2", bad, "missing.yaml"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("{bad}:13:12: policy[0].flow")),
+        "{err}"
+    );
+    assert!(err.contains("`missing.yaml`"), "{err}");
+    assert!(err.trim_end().ends_with("2 problems found"), "{err}");
+}

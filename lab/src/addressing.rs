@@ -92,9 +92,51 @@ pub fn relocate(sc: &Scenario, subnets: &BTreeMap<String, Ipv4Net>) -> Scenario 
     out
 }
 
+/// The notice `up` gives when it moved a lab: which subnets were taken and
+/// where the segments went (their addresses keep their offsets). `None`
+/// when the lab stays on the scenario's own subnets.
+pub fn moved_notice(lab: &str, sc: &Scenario, placed: &Scenario) -> Option<String> {
+    let moves: Vec<(String, String)> = sc
+        .segments
+        .iter()
+        .zip(&placed.segments)
+        .filter(|(a, b)| a.subnet != b.subnet)
+        .map(|(a, b)| (a.subnet.to_string(), format!("{} {}", b.name, b.subnet)))
+        .collect();
+    if moves.is_empty() {
+        return None;
+    }
+    let (from, to): (Vec<String>, Vec<String>) = moves.into_iter().unzip();
+    Some(format!(
+        "lab {lab}: subnets {} taken, moved to {} (addresses keep their offsets; \
+         seglab status {lab} shows them)",
+        from.join(", "),
+        to.join(", ")
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_moved_lab_says_from_where_to_where() {
+        let sc = crate::scenario::load("scenario-3").unwrap();
+        let m = choose_subnets(&sc, &[], default_pool(), 7, false).unwrap();
+        assert_eq!(moved_notice("l", &sc, &relocate(&sc, &m)), None);
+        let used: Vec<Ipv4Net> = sc.segments.iter().map(|s| s.subnet).collect();
+        let m = choose_subnets(&sc, &used, default_pool(), 12345, false).unwrap();
+        let moved = relocate(&sc, &m);
+        let notice = moved_notice("l", &sc, &moved).unwrap();
+        assert!(notice.starts_with("lab l: subnets "), "{notice}");
+        for (a, b) in sc.segments.iter().zip(&moved.segments) {
+            assert!(notice.contains(&a.subnet.to_string()), "{notice}");
+            assert!(
+                notice.contains(&format!("{} {}", b.name, b.subnet)),
+                "{notice}"
+            );
+        }
+    }
 
     #[test]
     fn free_scenarios_stay_where_they_are() {

@@ -47,8 +47,8 @@ pub enum Command {
         scenario: String,
         #[arg(long)]
         phase: Option<String>,
-        #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-        format: String,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Table)]
+        format: PlanFormat,
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
     },
@@ -127,49 +127,131 @@ pub struct OutputArgs {
     /// Write the report to FILE (in --format); the table still goes to standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// Probe timeout in milliseconds: a dropped probe costs exactly this.
-    #[arg(long, default_value_t = 500)]
+    /// Probe timeout in milliseconds (50 to 60000): a dropped probe costs exactly this.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
     pub timeout: u64,
 }
+
+/// Bounds of `--timeout` in milliseconds. Below 50 ms a leak whose answer
+/// is merely slow (a busy engine, a loaded CI runner) looks blocked, and a
+/// cell that must be blocked then passes (`--timeout 1` passed 60 of 358
+/// leaks); above a minute, a run with dropped probes never seems to end.
+pub const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 50..=60_000;
 
 impl OutputArgs {
     fn verify(&self) -> VerifyOptions {
         VerifyOptions {
-            timeout: Duration::from_millis(self.timeout.max(1)),
+            timeout: Duration::from_millis(self.timeout),
             ..VerifyOptions::default()
         }
     }
 
-    fn emit(&self, reports: &[Report]) -> Result<String> {
+    /// Checks before a run that `--output` can be written, so that a bad
+    /// path costs no lab and no probing; leaves nothing behind.
+    fn check(&self) -> Result<()> {
+        match &self.output {
+            None => Ok(()),
+            Some(path) => check_writable(path),
+        }
+    }
+
+    /// The text for stdout, and the error of writing `--output` if that
+    /// failed: the report then still reaches stdout (in the format asked
+    /// for, since the file did not get it).
+    fn emit(&self, reports: &[Report]) -> (String, Option<Error>) {
         let text = report::render(reports, self.format);
         match &self.output {
-            None => Ok(text),
-            Some(path) => {
-                std::fs::write(path, &text)
-                    .map_err(|e| Error::Input(format!("cannot write {}: {e}", path.display())))?;
+            None => (text, None),
+            Some(path) => match std::fs::write(path, &text) {
                 // The file is for tools; the terminal still gets the
                 // table people read (summaries and failing cells).
-                Ok(report::render(reports, Format::Table))
-            }
+                Ok(()) => (report::render(reports, Format::Table), None),
+                Err(e) => (
+                    text,
+                    Some(Error::Environment(format!(
+                        "cannot write the report to {}: {e}",
+                        path.display()
+                    ))),
+                ),
+            },
         }
     }
 }
 
-/// What a command printed and whether verification passed.
+/// Whether `path` can be written, found without changing anything: an
+/// existing file is opened for writing (not truncated), a new one is
+/// created and removed again. Bad input (exit 2) naming the path.
+fn check_writable(path: &std::path::Path) -> Result<()> {
+    let bad = |e: std::io::Error| {
+        Error::Input(format!(
+            "--output {}: cannot be written: {e}",
+            path.display()
+        ))
+    };
+    if path.is_dir() {
+        return Err(bad(std::io::Error::new(
+            std::io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
+    match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(bad)?;
+            std::fs::remove_file(path).map_err(bad)
+        }
+        Err(e) => Err(bad(e)),
+    }
+}
+
+/// What a command printed, whether verification passed, and the errors
+/// that came after (or beside) results: those are printed after the
+/// results, never instead of them.
+#[derive(Debug, Default)]
 pub struct Outcome {
     pub stdout: String,
     pub failed: Option<String>,
     /// Exit with this code (`exec` passes on its command's).
     pub exit_code: Option<i32>,
+    pub errors: Vec<Error>,
 }
 
 impl From<String> for Outcome {
     fn from(stdout: String) -> Outcome {
         Outcome {
             stdout,
-            failed: None,
-            exit_code: None,
+            ..Outcome::default()
         }
+    }
+}
+
+impl Outcome {
+    pub fn from_error(e: Error) -> Outcome {
+        Outcome {
+            errors: vec![e],
+            ..Outcome::default()
+        }
+    }
+
+    /// The exit code: the command's own (`exec`), else the worst of a
+    /// failed verification and the errors (see [`crate::error::worst`]).
+    pub fn exit_code(&self) -> i32 {
+        if let Some(code) = self.exit_code {
+            return code;
+        }
+        let failed = if self.failed.is_some() {
+            crate::error::EXIT_VERIFY_FAILED
+        } else {
+            0
+        };
+        self.errors
+            .iter()
+            .map(Error::exit_code)
+            .fold(failed, crate::error::worst)
     }
 }
 
@@ -215,12 +297,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             params,
         } => {
             let sc = offline::load(&scenario, &offline::parse_pairs(&params, "--param")?)?;
-            let f = if format == "json" {
-                PlanFormat::Json
-            } else {
-                PlanFormat::Table
-            };
-            Ok(offline::plan_text(&sc, phase.as_deref(), f)?.into())
+            Ok(offline::plan_text(&sc, phase.as_deref(), format)?.into())
         }
         Command::Render {
             scenario,
@@ -293,16 +370,18 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 .code()
                 .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
             Ok(Outcome {
-                stdout: String::new(),
-                failed: None,
                 exit_code: Some(code),
+                ..Outcome::default()
             })
         }
         Command::Verify { lab, phase, output } => {
+            output.check()?;
             let rt = Runtime::connect().await?;
             let cancel = Cancel::on_signals();
-            let reports = tokio::select! {
-                r = verify_lab(&rt, &lab, phase.as_deref(), output.verify()) => r?,
+            let before = lab_size(&rt, &lab).await?;
+            tracing::debug!("lab {lab}: {before} containers; probing");
+            let result = tokio::select! {
+                r = verify_lab(&rt, &lab, phase.as_deref(), output.verify()) => r,
                 () = cancel.cancelled() => {
                     // Never leave a temporary phase open behind an interrupt.
                     if let Some(p) = &phase {
@@ -311,7 +390,19 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                     return Err(Error::Interrupted);
                 }
             };
-            finish(&output, &reports)
+            // `seglab down` racing this run: whichever step noticed first
+            // (a vanished namespace, a container gone from the engine, the
+            // lab no longer found), the answer is the same: exit 3.
+            if before > 0 {
+                let after = lab_size(&rt, &lab).await.unwrap_or(0);
+                if after < before {
+                    return Err(Error::Environment(format!(
+                        "lab {lab} was removed while it was being verified \
+                         ({before} containers before, {after} after): no verdict"
+                    )));
+                }
+            }
+            Ok(finish(&output, &result?, Vec::new()))
         }
         Command::Test {
             scenarios,
@@ -327,6 +418,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             } else {
                 scenarios
             };
+            output.check()?;
             let strict = names.len() == 1;
             let mut loaded = Vec::new();
             for n in &names {
@@ -370,27 +462,49 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 .collect()
                 .await;
             progress("done");
+            // Every report that exists is printed, then every error (an
+            // `up` that failed in one scenario, a teardown in another).
             let mut reports = Vec::new();
+            let mut errors = Vec::new();
             for r in results {
-                reports.extend(r?.1);
+                reports.extend(r.reports);
+                errors.extend(r.errors.into_iter().map(|e| Error::Context {
+                    context: format!("{} (lab {})", r.scenario, r.lab),
+                    source: Box::new(e),
+                }));
             }
-            finish(&output, &reports)
+            Ok(finish(&output, &reports, errors))
         }
     }
 }
 
-fn finish(output: &OutputArgs, reports: &[Report]) -> Result<Outcome> {
-    let stdout = output.emit(reports)?;
+/// How many containers lab `lab` has (running or not).
+async fn lab_size(rt: &Runtime, lab: &str) -> Result<usize> {
+    Ok(rt.containers(&[(lab::LABEL_LAB, lab)]).await?.len())
+}
+
+fn finish(output: &OutputArgs, reports: &[Report], mut errors: Vec<Error>) -> Outcome {
+    if reports.is_empty() && !errors.is_empty() {
+        // Nothing was verified: no empty report (an empty JUnit suite
+        // reads as a pass to some CI systems), only the errors.
+        return Outcome {
+            errors,
+            ..Outcome::default()
+        };
+    }
+    let (stdout, write_error) = output.emit(reports);
+    errors.extend(write_error);
     let failed: Vec<String> = reports
         .iter()
         .filter(|r| !r.ok())
         .map(|r| format!("{} / {}", r.scenario, r.phase))
         .collect();
-    Ok(Outcome {
+    Outcome {
         stdout,
         failed: (!failed.is_empty()).then(|| failed.join(", ")),
         exit_code: None,
-    })
+        errors,
+    }
 }
 
 async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {

@@ -39,6 +39,9 @@ pub enum Error {
     VerificationFailed(String),
     #[error("interrupted; everything it had changed was put back")]
     Interrupted,
+    /// An error of one part of a larger run (one scenario of `seglab test`).
+    #[error("{context}: {source}")]
+    Context { context: String, source: Box<Error> },
 }
 
 impl Error {
@@ -50,7 +53,31 @@ impl Error {
             Error::Runtime(_) | Error::Netns(_) | Error::Environment(_) => EXIT_ENVIRONMENT,
             Error::VerificationFailed(_) => EXIT_VERIFY_FAILED,
             Error::Interrupted => EXIT_INTERRUPTED,
+            Error::Context { source, .. } => source.exit_code(),
         }
+    }
+}
+
+/// The exit code of a run that ended in both `a` and `b` (several scenarios
+/// of `seglab test`, or reports and a teardown error): an interrupt first,
+/// then a failed verification (a definite finding about the rules, which
+/// an environment error elsewhere must not hide), then environment, then
+/// bad input. Other codes (`exec` passing on its command's) rank with
+/// environment problems.
+pub fn worst(a: i32, b: i32) -> i32 {
+    fn rank(code: i32) -> u8 {
+        match code {
+            0 => 0,
+            EXIT_BAD_INPUT => 1,
+            EXIT_VERIFY_FAILED => 3,
+            EXIT_INTERRUPTED => 4,
+            _ => 2,
+        }
+    }
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
     }
 }
 

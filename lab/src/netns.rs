@@ -338,7 +338,13 @@ pub async fn ip_route_show(pid: u32) -> Result<String, NetnsError> {
 /// Runs `argv` (a host program) inside the network namespace of `pid` with
 /// seglab's stdin, stdout and stderr, and waits for it: `seglab exec LAB HOST
 /// -- CMD...`. Blocking; from async code call it on a blocking thread.
-/// The terminal's Ctrl-C reaches both seglab and the program.
+///
+/// Like `system(3)`, seglab ignores SIGINT and SIGQUIT while it waits: the
+/// terminal's Ctrl-C goes to the program, which decides what it means (a
+/// shell or `nmap` keeps running), and seglab never exits under it leaving
+/// the program holding the terminal. The program gets the dispositions
+/// seglab had (ignored ones are inherited across exec, so they are put
+/// back in the child).
 pub fn exec_interactive(pid: u32, argv: &[String]) -> Result<ExitStatus, NetnsError> {
     let Some((program, args)) = argv.split_first() else {
         return Err(NetnsError::io(
@@ -351,15 +357,73 @@ pub fn exec_interactive(pid: u32, argv: &[String]) -> Result<ExitStatus, NetnsEr
     let ns = open_ns(pid)?;
     let mut cmd = std::process::Command::new(&exe);
     cmd.args(args);
-    // SAFETY: the hook only makes a syscall (see `setns_hook`).
+    let ignoring = IgnoreInterrupts::new()
+        .map_err(|e| NetnsError::io(pid, "cannot ignore SIGINT and SIGQUIT", e))?;
+    // SAFETY: both hooks only make syscalls (see `setns_hook`,
+    // `IgnoreInterrupts::restore_in_child`).
     unsafe {
         cmd.pre_exec(setns_hook(ns.as_raw_fd()));
+        cmd.pre_exec(ignoring.restore_in_child());
     }
     let mut child = cmd.spawn().map_err(|e| spawn_error(pid, program, e))?;
     drop(ns);
-    child
+    let status = child
         .wait()
-        .map_err(|e| NetnsError::io(pid, format!("cannot wait for `{program}`"), e))
+        .map_err(|e| NetnsError::io(pid, format!("cannot wait for `{program}`"), e));
+    drop(ignoring);
+    status
+}
+
+/// SIGINT and SIGQUIT ignored in this process until dropped, as `system(3)`
+/// does around its wait; the previous dispositions are kept to put back.
+struct IgnoreInterrupts {
+    saved: [(nix::sys::signal::Signal, nix::sys::signal::SigAction); 2],
+}
+
+impl IgnoreInterrupts {
+    fn new() -> io::Result<IgnoreInterrupts> {
+        use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+        let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+        let mut saved = Vec::with_capacity(2);
+        for sig in [Signal::SIGINT, Signal::SIGQUIT] {
+            // SAFETY: SIG_IGN installs no handler code.
+            match unsafe { sigaction(sig, &ignore) } {
+                Ok(old) => saved.push((sig, old)),
+                Err(e) => {
+                    drop(IgnoreInterrupts::restore(&saved));
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(IgnoreInterrupts {
+            saved: [saved[0], saved[1]],
+        })
+    }
+
+    fn restore(
+        saved: &[(nix::sys::signal::Signal, nix::sys::signal::SigAction)],
+    ) -> io::Result<()> {
+        for (sig, old) in saved {
+            // SAFETY: puts back a disposition this process had before.
+            unsafe { nix::sys::signal::sigaction(*sig, old) }?;
+        }
+        Ok(())
+    }
+
+    /// The `pre_exec` hook that gives the program seglab's previous
+    /// dispositions (sigaction is async-signal-safe; nothing allocates).
+    fn restore_in_child(&self) -> impl FnMut() -> io::Result<()> + Send + Sync + 'static {
+        let saved = self.saved;
+        move || IgnoreInterrupts::restore(&saved)
+    }
+}
+
+impl Drop for IgnoreInterrupts {
+    fn drop(&mut self) {
+        if let Err(e) = IgnoreInterrupts::restore(&self.saved) {
+            tracing::warn!("cannot restore SIGINT and SIGQUIT: {e}");
+        }
+    }
 }
 
 /// Runs `f` on a dedicated OS thread that has joined the network namespace of
@@ -640,6 +704,34 @@ pub(crate) mod tests {
         assert!(!host_ruleset().contains("seglab_exec"));
         let argv = ["false".to_string()];
         assert!(!exec_interactive(ns.pid(), &argv).unwrap().success());
+    }
+
+    /// `exec` ignores Ctrl-C and Ctrl-\\ while it waits, as system(3)
+    /// does, and the program gets them with their default effect.
+    #[test]
+    fn exec_interactive_ignores_interrupts_while_the_program_runs() {
+        use std::os::unix::process::ExitStatusExt;
+        let ns = TestNs::new();
+        // The program interrupts seglab (its parent: this test process),
+        // then itself. Without the fix this test process dies of SIGINT.
+        let argv: Vec<String> = [
+            "sh",
+            "-c",
+            "kill -INT $PPID; kill -QUIT $PPID; kill -INT $$; exit 7",
+        ]
+        .map(String::from)
+        .to_vec();
+        let status = exec_interactive(ns.pid(), &argv).unwrap();
+        assert_eq!(status.signal(), Some(libc::SIGINT), "{status:?}");
+        // Afterwards seglab's own dispositions are back: not ignored.
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        for sig in [libc::SIGINT, libc::SIGQUIT] {
+            assert_eq!(
+                unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) },
+                0
+            );
+            assert_ne!(old.sa_sigaction, libc::SIG_IGN, "signal {sig}");
+        }
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use crate::scenario::{Scenario, ScenarioError, Source};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 /// Output format of `plan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlanFormat {
     Table,
     Json,
@@ -30,10 +30,12 @@ pub fn load(arg: &str, params: &[(String, String)]) -> Result<Scenario> {
     Ok(Source::open(arg)?.load(params)?)
 }
 
-/// Validates every file; all problems of all files are reported together.
+/// Validates every file; all problems of all files are reported together,
+/// also those of files that cannot be read at all (missing, unreadable).
 pub fn validate(args: &[String]) -> Result<String> {
     let mut ok = Vec::new();
-    let mut problems = Vec::new();
+    let mut diags = Vec::new();
+    let mut unreadable = Vec::new();
     for arg in args {
         match load(arg, &[]) {
             Ok(sc) => ok.push(format!(
@@ -46,15 +48,26 @@ pub fn validate(args: &[String]) -> Result<String> {
                 sc.policy.len(),
                 sc.phases.len()
             )),
-            Err(Error::Scenario(ScenarioError::Invalid(diags))) => problems.extend(diags),
+            Err(Error::Scenario(ScenarioError::Invalid(d))) => diags.extend(d),
+            Err(e) if e.exit_code() == crate::error::EXIT_BAD_INPUT => unreadable.push(e),
             Err(e) => return Err(e),
         }
     }
-    if problems.is_empty() {
-        Ok(ok.join("\n"))
-    } else {
-        Err(Error::Scenario(ScenarioError::Invalid(problems)))
+    if unreadable.is_empty() {
+        return if diags.is_empty() {
+            Ok(ok.join("\n"))
+        } else {
+            Err(Error::Scenario(ScenarioError::Invalid(diags)))
+        };
     }
+    let n = diags.len() + unreadable.len();
+    let mut lines: Vec<String> = diags.iter().map(ToString::to_string).collect();
+    lines.extend(unreadable.iter().map(ToString::to_string));
+    lines.push(format!(
+        "{n} problem{} found",
+        if n == 1 { "" } else { "s" }
+    ));
+    Err(Error::Input(lines.join("\n")))
 }
 
 pub fn plan_text(sc: &Scenario, phase: Option<&str>, format: PlanFormat) -> Result<String> {

@@ -3,7 +3,7 @@
 //! verification fails or the run is interrupted (unless `--keep`).
 
 use crate::cancel::Cancel;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::lab::{self, UpOptions};
 use crate::runtime::Runtime;
 use crate::scenario::Scenario;
@@ -17,34 +17,63 @@ pub struct TestOptions {
     pub keep: bool,
 }
 
-/// Verifies one scenario in a fresh lab; returns the lab name and reports.
+/// What one scenario's run left: the reports it got (also when a later
+/// step failed) and the errors on the way, teardown's included.
+#[derive(Debug)]
+pub struct ScenarioRun {
+    pub scenario: String,
+    pub lab: String,
+    pub reports: Vec<Report>,
+    pub errors: Vec<Error>,
+}
+
+/// Verifies one scenario in a fresh lab. Never gives up the reports it
+/// has: a phase that cannot be verified, or a teardown that fails, adds an
+/// error beside the reports of the steps before it.
 pub async fn test_scenario(
     rt: &Runtime,
     sc: &Scenario,
     opts: &TestOptions,
     progress: &dyn Fn(&str),
     cancel: &Cancel,
-) -> Result<(String, Vec<Report>)> {
+) -> ScenarioRun {
     let name = lab::fresh_name(&sc.name);
-    lab::up_or_clean(rt, &name, sc, &opts.up, progress, cancel.cancelled()).await?;
+    let mut out = ScenarioRun {
+        scenario: sc.name.clone(),
+        lab: name.clone(),
+        reports: Vec::new(),
+        errors: Vec::new(),
+    };
+    if let Err(e) = lab::up_or_clean(rt, &name, sc, &opts.up, progress, cancel.cancelled()).await {
+        out.errors.push(e);
+        return out;
+    }
+    let reports = &mut out.reports;
     let run = async {
         progress("verify base");
-        let mut reports = verify_lab(rt, &name, None, opts.verify).await?;
+        reports.extend(verify_lab(rt, &name, None, opts.verify).await?);
         for p in &sc.phases {
             progress(&format!("verify phase {}", p.name));
             reports.extend(verify_lab(rt, &name, Some(&p.name), opts.verify).await?);
         }
-        Ok::<_, Error>(reports)
+        Ok::<_, Error>(())
     };
     let result = tokio::select! {
         r = run => r,
         () = cancel.cancelled() => Err(Error::Interrupted),
     };
-    if !opts.keep || result.is_err() && cancel.is_cancelled() {
+    let failed = result.is_err();
+    out.errors.extend(result.err());
+    if !opts.keep || failed && cancel.is_cancelled() {
         progress("down");
-        lab::down(rt, &name).await?;
+        if let Err(e) = lab::down(rt, &name).await {
+            out.errors.push(Error::Context {
+                context: format!("cannot take lab {name} down (seglab down {name} retries)"),
+                source: Box::new(e),
+            });
+        }
     } else {
         tracing::warn!("kept lab {name} (seglab down {name} removes it)");
     }
-    Ok((name, result?))
+    out
 }

@@ -209,7 +209,12 @@ async fn create_networks(
             return Err(e.into());
         }
         match conflict {
-            None => return Ok((placed, ids)),
+            None => {
+                if let Some(notice) = crate::addressing::moved_notice(lab, sc, &placed) {
+                    tracing::warn!("{notice}");
+                }
+                return Ok((placed, ids));
+            }
             Some(e) => {
                 tracing::debug!(attempt, "subnet taken meanwhile, choosing again: {e}");
                 for id in ids.values() {

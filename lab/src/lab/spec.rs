@@ -39,11 +39,15 @@ impl LabInfo {
 pub async fn find_lab(rt: &Runtime, lab: &str) -> Result<LabInfo> {
     let containers = rt.containers(&[(LABEL_LAB, lab)]).await?;
     let mut scenario: Option<Scenario> = None;
+    let mut unreadable = None;
     let mut nodes = BTreeMap::new();
     for c in containers {
         if scenario.is_none() {
             if let Some(spec) = c.labels.get(LABEL_SPEC) {
-                scenario = serde_json::from_str(spec).ok();
+                match serde_json::from_str(spec) {
+                    Ok(sc) => scenario = Some(sc),
+                    Err(e) => unreadable = Some(e),
+                }
             }
         }
         let (name, kind) = if let Some(h) = c.labels.get(LABEL_HOST) {
@@ -65,13 +69,18 @@ pub async fn find_lab(rt: &Runtime, lab: &str) -> Result<LabInfo> {
             },
         );
     }
-    match scenario {
-        Some(scenario) => Ok(LabInfo {
+    match (scenario, unreadable) {
+        (Some(scenario), _) => Ok(LabInfo {
             name: lab.to_string(),
             scenario,
             nodes,
         }),
-        None => Err(Error::Input(format!(
+        // Not "no lab": it is there, and `up --name` would refuse the name.
+        (None, Some(e)) => Err(Error::Environment(format!(
+            "lab {lab} exists but its stored spec ({LABEL_SPEC}) cannot be read: {e}; \
+             seglab down {lab} removes it"
+        ))),
+        (None, None) => Err(Error::Input(format!(
             "no lab named `{lab}` on this Docker engine (seglab status lists them)"
         ))),
     }

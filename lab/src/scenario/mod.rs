@@ -78,10 +78,12 @@ impl Source {
             } else {
                 path.to_path_buf()
             };
-            let text = std::fs::read_to_string(&file).map_err(|source| ScenarioError::Io {
-                path: file.display().to_string(),
+            let name = file.display().to_string();
+            let bytes = std::fs::read(&file).map_err(|source| ScenarioError::Io {
+                path: name.clone(),
                 source,
             })?;
+            let text = utf8(&name, bytes).map_err(|d| ScenarioError::Invalid(vec![d]))?;
             let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             return Ok(Source {
                 file: file.display().to_string(),
@@ -125,9 +127,11 @@ impl Source {
                 .ok_or_else(|| format!("file `{rel}` not found beside the built-in scenario")),
             Origin::Dir(dir) => {
                 let p = dir.join(rel);
-                std::fs::read_to_string(&p)
-                    .map(|t| (p.display().to_string(), t))
-                    .map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+                let name = p.display().to_string();
+                let bytes = std::fs::read(&p).map_err(|e| format!("cannot read `{name}`: {e}"))?;
+                utf8(&name, bytes)
+                    .map(|t| (name, t))
+                    .map_err(|d| d.to_string())
             }
         }
     }
@@ -137,6 +141,30 @@ impl Source {
     pub fn load(&self, params: &[(String, String)]) -> Result<Scenario, ScenarioError> {
         resolve::load(self, params)
     }
+}
+
+/// The text of a file, or where its first byte that is not UTF-8 is: line,
+/// column (in characters) and byte offset, so that an editor can go there.
+fn utf8(file: &str, bytes: Vec<u8>) -> Result<String, Diagnostic> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bad = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        // Everything before `bad` is valid UTF-8.
+        let before = std::str::from_utf8(&bytes[..bad]).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Diagnostic {
+            file: file.to_string(),
+            pos: crate::diag::Pos {
+                line: before.matches('\n').count() as u64 + 1,
+                col: before[line_start..].chars().count() as u64 + 1,
+            },
+            field: String::new(),
+            message: format!(
+                "byte 0x{:02x} at offset {bad} is not UTF-8 (seglab reads UTF-8 text only)",
+                bytes[bad]
+            ),
+        }
+    })
 }
 
 /// Loads a scenario by path or built-in name with default parameters.
