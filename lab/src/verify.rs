@@ -328,7 +328,8 @@ async fn probe_cells(
     }
     // A node that broke during the run makes its cells' answers (and above
     // all their silence) meaningless.
-    let after = health::check(&find_lab(rt, lab).await?).await;
+    let mut after = health::check(&find_lab(rt, lab).await?).await;
+    after.note_restarts(&before);
     for (&i, s) in seen.iter_mut() {
         if matches!(s.observed, Observed::HostDown | Observed::PathDown) {
             continue;

@@ -83,6 +83,8 @@ pub enum Problem {
         dest: Ipv4Net,
         via: Ipv4Addr,
     },
+    /// The node's process changed between two checks.
+    Restarted,
     /// The node could not be looked into.
     Unreadable {
         reason: String,
@@ -112,6 +114,7 @@ impl fmt::Display for Problem {
             Problem::LostRoute { dest, via } => {
                 write!(f, "lost its route to {dest} via {via} (restarted?)")
             }
+            Problem::Restarted => f.write_str("was restarted"),
             Problem::Unreadable { reason } => write!(f, "cannot be checked: {reason}"),
         }
     }

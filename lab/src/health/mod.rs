@@ -32,6 +32,11 @@ pub struct NodeHealth {
     pub problems: Vec<Problem>,
     /// A phase recorded open in the node (an interrupted `verify --phase`).
     pub open_phase: Option<String>,
+    /// The PID seglab entered the node's namespace by: a node whose PID
+    /// differs between two checks was restarted in between, whatever its
+    /// state looks like now.
+    #[serde(skip)]
+    pub pid: Option<u32>,
 }
 
 impl NodeHealth {
@@ -80,6 +85,35 @@ impl LabHealth {
         (!broken.is_empty()).then(|| broken.join("; "))
     }
 
+    /// Nodes that were restarted between `earlier` and this check: their
+    /// PID changed. (A PID is only reused once its process is gone, so the
+    /// namespace seglab entered between the two checks was the node's.)
+    pub fn restarted_since(&self, earlier: &LabHealth) -> Vec<&str> {
+        self.nodes
+            .values()
+            .filter(|n| {
+                let before = earlier.node(&n.name).and_then(|h| h.pid);
+                before.is_some() && n.pid.is_some() && before != n.pid
+            })
+            .map(|n| n.name.as_str())
+            .collect()
+    }
+
+    /// Marks nodes restarted since `earlier` as having lost their state,
+    /// even when they look sound again now.
+    pub fn note_restarts(&mut self, earlier: &LabHealth) {
+        let restarted: Vec<String> = self
+            .restarted_since(earlier)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        for name in restarted {
+            if let Some(n) = self.nodes.get_mut(&name) {
+                n.problems.insert(0, Problem::Restarted);
+            }
+        }
+    }
+
     /// Gateways with a phase recorded open, and the phase.
     pub fn open_phases(&self) -> Vec<(&str, &str)> {
         self.nodes
@@ -117,6 +151,7 @@ async fn check_node(
         kind,
         problems: Vec::new(),
         open_phase: None,
+        pid: None,
     };
     let pid = match node {
         None => {
@@ -135,6 +170,7 @@ async fn check_node(
             }
         },
     };
+    health.pid = Some(pid);
     let expectation = Expectation::of(sc, name).expect("the node is in the scenario");
     match look_inside(pid).await {
         Ok(found) => {
@@ -193,4 +229,59 @@ pub async fn seal_node(pid: u32, phase: Option<&str>) -> Result<(), NetnsError> 
         phase: phase.map(str::to_string),
     };
     netns::nft_apply(pid, &seal::seal_commands(&s)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, pid: Option<u32>) -> NodeHealth {
+        NodeHealth {
+            name: name.into(),
+            kind: NodeKind::Gateway,
+            problems: Vec::new(),
+            open_phase: None,
+            pid,
+        }
+    }
+
+    fn lab(nodes: Vec<NodeHealth>) -> LabHealth {
+        LabHealth {
+            nodes: nodes.into_iter().map(|n| (n.name.clone(), n)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_node_whose_pid_changed_was_restarted_even_if_it_looks_sound() {
+        let before = lab(vec![node("gw-a", Some(10)), node("gw-b", Some(20))]);
+        let mut after = lab(vec![node("gw-a", Some(11)), node("gw-b", Some(20))]);
+        after.note_restarts(&before);
+        assert_eq!(
+            after.node("gw-a").unwrap().problems,
+            vec![Problem::Restarted]
+        );
+        assert!(after.node("gw-b").unwrap().ok());
+        assert_eq!(after.node("gw-a").unwrap().describe(), "gw-a was restarted");
+    }
+
+    #[test]
+    fn a_path_names_every_broken_node_on_it_and_no_other() {
+        let sc = crate::scenario::load("scenario-4").unwrap();
+        let mut h = lab(sc
+            .gateways
+            .iter()
+            .map(|g| node(&g.name, Some(1)))
+            .chain(sc.hosts.iter().map(|x| node(&x.name, Some(1))))
+            .collect());
+        assert_eq!(h.path_problem(&sc, "ams", "offsite-sftp"), None);
+        h.nodes
+            .get_mut("gw-edge")
+            .unwrap()
+            .problems
+            .push(Problem::LostRuleset);
+        let why = h.path_problem(&sc, "ams", "offsite-sftp").unwrap();
+        assert_eq!(why, "gw-edge lost its rule set (restarted?)");
+        // Inside the management segment no gateway is crossed.
+        assert_eq!(h.path_problem(&sc, "ams", "admin"), None);
+    }
 }
