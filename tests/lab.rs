@@ -48,10 +48,12 @@ fn up_and_check(scenario: &str) {
         assert_eq!(inspect(n, "{{.Internal}}"), "false");
     }
 
-    // Gateways: NET_ADMIN and forwarding; hosts: no added capabilities.
+    // Gateways: forwarding and no capabilities (seglab configures them
+    // from the host); hosts: no capabilities either.
     for g in &sc.gateways {
         let c = container(&lab, &g.name);
-        assert_eq!(inspect(&c, "{{.HostConfig.CapAdd}}"), "[NET_ADMIN]");
+        assert_eq!(inspect(&c, "{{.HostConfig.CapAdd}}"), "[]");
+        assert_eq!(inspect(&c, "{{.HostConfig.CapDrop}}"), "[ALL]");
         assert_eq!(
             inspect(&c, "{{index .HostConfig.Sysctls \"net.ipv4.ip_forward\"}}"),
             "1"
@@ -81,6 +83,14 @@ fn up_and_check(scenario: &str) {
     for h in &sc.hosts {
         let c = container(&lab, &h.name);
         assert_eq!(inspect(&c, "{{.HostConfig.CapAdd}}"), "[]");
+        assert_eq!(inspect(&c, "{{.HostConfig.CapDrop}}"), "[ALL]");
+        assert_eq!(
+            inspect(
+                &c,
+                "{{index .HostConfig.Sysctls \"net.ipv4.ip_unprivileged_port_start\"}}"
+            ),
+            "0"
+        );
         assert_eq!(inspect(&c, "{{.HostConfig.ReadonlyRootfs}}"), "true");
         assert_eq!(inspect(&c, "{{.HostConfig.Privileged}}"), "false");
         assert_eq!(

@@ -44,6 +44,14 @@ const PARALLEL: usize = 8;
 /// measured here more than a few in flight only add contention.
 const PARALLEL_START: usize = 4;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Processes and threads per node: the agent runs one thread (plus what
+/// `docker exec` adds for a moment); the limit only stops a runaway.
+const NODE_PIDS_LIMIT: i64 = 256;
+/// Memory per node, swap included. Measured: an agent peaks at about
+/// 5 MiB (cgroup v1 memory.max_usage_in_bytes, its binary's pages
+/// included) through `verify`; 128 MiB leaves ample headroom and still
+/// bounds a runaway.
+const NODE_MEMORY_LIMIT: i64 = 128 << 20;
 
 const DOCKERFILE: &str = include_str!("../../../images/node/Dockerfile");
 
@@ -293,7 +301,15 @@ async fn up_inner(
                 serde_json::to_string(&cfg).expect("a node config serializes")
             )],
             labels,
+            // Least privilege: seglab configures every node from the host
+            // (inside its namespace, with the host's capabilities), so no
+            // node needs any of its own. Without NET_RAW a process in a
+            // host cannot forge frames onto the segment's bridge.
             cap_add: Vec::new(),
+            cap_drop: vec!["ALL".into()],
+            no_new_privileges: true,
+            pids_limit: Some(NODE_PIDS_LIMIT),
+            memory: Some(NODE_MEMORY_LIMIT),
             sysctls: icmp_sysctls().collect(),
             read_only: true,
             networks: Vec::new(),
@@ -302,7 +318,6 @@ async fn up_inner(
     let mut specs = Vec::new();
     for g in &placed.gateways {
         let mut spec = spec_for(&g.name, NodeKind::Gateway, &[(LABEL_GATEWAY, &g.name)]);
-        spec.cap_add = vec!["NET_ADMIN".into()];
         spec.sysctls.extend(
             [
                 ("net.ipv4.ip_forward", "1"),
@@ -328,6 +343,10 @@ async fn up_inner(
             (LABEL_SEGMENT, h.segment.as_str()),
         ];
         let mut spec = spec_for(&h.name, NodeKind::Host, &extra);
+        // Stubs listen on ports under 1024 (22, 25, 445...) without
+        // CAP_NET_BIND_SERVICE; the sysctl is the namespace's own.
+        spec.sysctls
+            .insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
         spec.networks = vec![(net_ids[&h.segment].clone(), h.address)];
         specs.push(spec);
     }

@@ -399,6 +399,10 @@ async fn containers_get_static_addresses_on_every_network_before_start() {
         env: vec!["SEGLAB_X=1".into()],
         labels: fx.labels(),
         cap_add: vec!["NET_ADMIN".into()],
+        cap_drop: vec!["ALL".into()],
+        no_new_privileges: true,
+        pids_limit: Some(64),
+        memory: Some(64 << 20),
         sysctls: HashMap::from([("net.ipv4.ip_forward".to_string(), "1".to_string())]),
         read_only: true,
         networks: vec![(net_a.clone(), host(a, 2)), (net_b.clone(), host(b, 3))],
@@ -428,6 +432,11 @@ async fn containers_get_static_addresses_on_every_network_before_start() {
     assert_eq!(hc.privileged, Some(false));
     assert_eq!(hc.readonly_rootfs, Some(true));
     assert_eq!(hc.cap_add, Some(vec!["NET_ADMIN".to_string()]));
+    assert_eq!(hc.cap_drop, Some(vec!["ALL".to_string()]));
+    assert_eq!(hc.security_opt, Some(vec!["no-new-privileges".to_string()]));
+    assert_eq!(hc.pids_limit, Some(64));
+    assert_eq!(hc.memory, Some(64 << 20));
+    assert_eq!(hc.memory_swap, Some(64 << 20));
     assert_eq!(
         hc.sysctls.unwrap_or_default().get("net.ipv4.ip_forward"),
         Some(&"1".to_string())
@@ -565,6 +574,7 @@ async fn running_containers_log_report_pid_and_die_on_kill() {
         sysctls: HashMap::new(),
         read_only: true,
         networks: vec![(net_a.clone(), host(a, 5)), (net_b.clone(), host(b, 5))],
+        ..ContainerSpec::default()
     };
     let started = Instant::now();
     let id = fx.rt.create_container(&spec).await.unwrap();
