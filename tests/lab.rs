@@ -220,12 +220,26 @@ fn ctrl_c_during_up_leaves_nothing() {
         .args(["up", "scenario-4", "--name", &lab])
         .spawn()
         .expect("seglab starts");
-    // Interrupt once the first container exists: mid-way through `up`.
+    // Interrupt once the first node container exists (the lab's claim
+    // comes before its networks): mid-way through `up`.
+    let filter = format!("label=io.seglab.lab={lab}");
+    let nodes = || {
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &filter,
+            "--filter",
+            "label=io.seglab.spec",
+        ])
+        .lines()
+        .count()
+    };
     let start = Instant::now();
-    while leftovers(&lab).0 == 0 && start.elapsed() < Duration::from_secs(30) {
+    while nodes() == 0 && start.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(leftovers(&lab).0 > 0, "up never created a container");
+    assert!(nodes() > 0, "up never created a node container");
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()

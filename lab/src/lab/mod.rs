@@ -5,11 +5,13 @@
 //! Everything seglab creates carries `io.seglab.lab=<lab>`, so `down` finds
 //! it whatever state `up` reached; `up` tears down on any failure itself.
 
+mod claim;
 mod overrides;
 mod spec;
 
+pub use claim::LABEL_CLAIM;
 pub use overrides::{apply_overrides, fits, RulesetOverride};
-pub use spec::{find_lab, list_labs, LabInfo, NodeInfo};
+pub use spec::{find_lab, lab_summary, list_labs, LabInfo, LabSummary, NodeInfo};
 
 use crate::addressing::{choose_subnets, default_pool, relocate};
 use crate::error::{Error, Result};
@@ -278,11 +280,9 @@ async fn up_inner(
     rt: &Runtime,
     lab: &str,
     sc: &Scenario,
-    opts: &UpOptions,
+    image: &str,
     progress: &dyn Fn(&str),
 ) -> Result<LabInfo> {
-    progress("image");
-    let image = ensure_node_image(rt, &opts.node_binary).await?;
     progress("networks");
     let (placed, net_ids) = create_networks(rt, lab, sc).await?;
     let spec_json = serde_json::to_string(&placed).expect("a scenario serializes");
@@ -295,7 +295,7 @@ async fn up_inner(
         ContainerSpec {
             name: container_name(lab, name),
             hostname: name.to_string(),
-            image: image.clone(),
+            image: image.to_string(),
             env: vec![format!(
                 "{CONFIG_ENV}={}",
                 serde_json::to_string(&cfg).expect("a node config serializes")
@@ -521,13 +521,21 @@ pub async fn up_or_clean(
     if !rt.containers(&[(LABEL_LAB, lab)]).await?.is_empty()
         || !rt.networks(&[(LABEL_LAB, lab)]).await?.is_empty()
     {
-        return Err(Error::Input(format!(
-            "a lab named `{lab}` already exists (seglab down {lab} removes it)"
-        )));
+        return Err(claim::already_exists(lab));
     }
+    tokio::pin!(cancel);
+    progress("image");
+    let image = tokio::select! {
+        r = ensure_node_image(rt, &opts.node_binary) => r?,
+        () = &mut cancel => return Err(Error::Interrupted),
+    };
+    // Another `up` of the same name may have passed the check above too:
+    // the claim decides, and only its owner goes on (and may clean up).
+    // Not raced against `cancel`: whether it landed must be known.
+    claim::claim(rt, lab, sc, &image).await?;
     let result = tokio::select! {
-        r = up_inner(rt, lab, sc, opts, progress) => r,
-        () = cancel => Err(Error::Interrupted),
+        r = up_inner(rt, lab, sc, &image, progress) => r,
+        () = &mut cancel => Err(Error::Interrupted),
     };
     if result.is_err() {
         progress("cleaning up");

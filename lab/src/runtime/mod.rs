@@ -100,6 +100,10 @@ pub enum RuntimeError {
         address: Ipv4Addr,
         subnets: Vec<String>,
     },
+    /// A container of this name exists already: names are unique on an
+    /// engine, which is what makes one a claim on a lab name.
+    #[error("a container named {name} already exists")]
+    NameTaken { name: String },
     /// The object does not exist (any more).
     #[error("{kind} {name} not found")]
     NotFound { kind: &'static str, name: String },
@@ -890,6 +894,10 @@ impl Runtime {
                     RuntimeError::NotFound {
                         kind: "image",
                         name: spec.image.clone(),
+                    }
+                } else if status_of(&e) == Some(409) && msg.contains("already in use") {
+                    RuntimeError::NameTaken {
+                        name: spec.name.clone(),
                     }
                 } else {
                     RuntimeError::api("creating container", spec.name.clone(), e)

@@ -458,6 +458,20 @@ async fn containers_get_static_addresses_on_every_network_before_start() {
     let other_lab = [(LAB_LABEL, "rt-test-no-such-lab")];
     assert!(fx.rt.containers(&other_lab).await.unwrap().is_empty());
 
+    // A name in use is a typed conflict (what claims a lab name).
+    let err = fx
+        .rt
+        .create_container(&ContainerSpec {
+            networks: Vec::new(),
+            ..spec.clone()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::NameTaken { name } if *name == spec.name),
+        "{err:?}"
+    );
+
     // A missing image and a missing second network are both reported, and the
     // latter leaves no half-made container behind.
     let err = fx
