@@ -110,12 +110,13 @@ impl LabSummary {
             Some(e) => format!("{} of its {e} nodes", self.nodes),
             None => format!("{} nodes and no scenario", self.nodes),
         };
+        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         format!(
-            "lab {name} is partial: {nodes}, {others} other containers, {networks} networks \
+            "lab {name} is partial: {nodes}, {}, {} \
              (an `up` was killed, or is still at work); seglab down {name} removes it",
+            count(self.others, "other container"),
+            count(self.networks, "network"),
             name = self.name,
-            others = self.others,
-            networks = self.networks,
         )
     }
 }
