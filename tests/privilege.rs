@@ -28,6 +28,76 @@ fn proc_status(pid: &str) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
+/// Sends one TCP connect or UDP datagram (payload `x`, which names no
+/// port) from inside `from`'s namespace and returns the first answer.
+fn ask(lab: &str, from: &str, ip: &str, proto: &str, port: u16) -> String {
+    const SCRIPT: &str = r#"
+import socket, sys
+ip, proto, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if proto == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.sendto(b"x", (ip, port))
+    print(s.recvfrom(2048)[0].decode().strip())
+else:
+    print(socket.create_connection((ip, port), timeout=3).recv(2048).decode().strip())
+"#;
+    in_netns(
+        lab,
+        from,
+        &["python3", "-c", SCRIPT, ip, proto, &port.to_string()],
+    )
+}
+
+/// Without capabilities, the stubs still bind ports under 1024 (through the
+/// namespace's ip_unprivileged_port_start) and the catch-alls still learn
+/// the port a client asked for: TCP from SO_ORIGINAL_DST, UDP from the
+/// packet mark (SO_RCVMARK; the payload names no port, so the agent's
+/// payload fallback cannot be what answers).
+fn listeners_work_without_capabilities(lab: &str) {
+    let sc = seglab::scenario::load("scenario-2").unwrap();
+    let (host, stub) = sc
+        .hosts
+        .iter()
+        .find_map(|h| {
+            h.services
+                .iter()
+                .find(|s| s.key.port < 1024 && s.key.proto.to_string() == "tcp")
+                .map(|s| (h, s))
+        })
+        .expect("scenario-2 has a TCP stub under 1024");
+    let router = sc.segment(&host.segment).unwrap().router.clone().unwrap();
+    let ip = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        &container(lab, &host.name),
+    ]);
+    let ip = ip.trim();
+    let port = stub.key.port;
+    let answer = ask(lab, &router, ip, "tcp", port);
+    assert!(
+        answer.contains(&format!("host={} ", host.name))
+            && answer.contains(&format!("port={port}"))
+            && !answer.contains("catch-all"),
+        "tcp/{port}: {answer}"
+    );
+    for (proto, port) in [("tcp", 40001), ("udp", 40000)] {
+        let answer = ask(lab, &router, ip, proto, port);
+        assert!(
+            answer.contains("service=catch-all")
+                && answer.contains(&format!("proto={proto} port={port}")),
+            "{proto}/{port}: {answer}"
+        );
+    }
+    let logs = Command::new("docker")
+        .args(["logs", &container(lab, &host.name)])
+        .output()
+        .expect("docker runs");
+    let logs = text(&logs);
+    assert!(!logs.contains("SO_RCVMARK unavailable"), "{logs}");
+}
+
 #[test]
 fn lab_nodes_hold_no_capability_and_cannot_send_raw_frames() {
     let guard = up("scenario-2", "priv", &[]);
@@ -61,6 +131,8 @@ fn lab_nodes_hold_no_capability_and_cannot_send_raw_frames() {
             text(&o)
         );
     }
+
+    listeners_work_without_capabilities(&lab);
 
     // The same image on the same segment with Docker's default capabilities
     // (NET_RAW among them) does send the frame: without the fix, the check
