@@ -9,8 +9,8 @@ numbers for information, and the exit status is 0 unless something failed):
    scenario-4, with the node image already built (one warm-up up/down first).
 2. Baselines that build the same lab without seglab:
    - docker-compose: tests/compose/SCENARIO.yml (same networks, driver
-     options, subnets moved to 198.19.x, same containers, capabilities,
-     sysctls, read-only root, static addresses, the seglab node image), then
+     options, subnets moved to 198.19.x, same containers, capabilities
+     (none) and limits, sysctls, read-only root, static addresses, the seglab node image), then
      the same routes and nft rules applied from the host with
      `nsenter -t PID -n ip route ...` / `nsenter -t PID -n nft -f FILE`,
      one command after the other, as a shell script would. `down` is
@@ -293,12 +293,16 @@ class Baseline:
                 problems.append(f"{name}: {have} instead of {want}")
             if node["kind"] == "gateway":
                 hc = c["HostConfig"]
-                caps = [c.upper().replace("CAP_", "") for c in hc.get("CapAdd") or []]
-                if "NET_ADMIN" not in caps or \
-                        (hc.get("Sysctls") or {}).get("net.ipv4.ip_forward") != "1":
-                    problems.append(f"{name}: not a gateway (NET_ADMIN, ip_forward)")
+                if (hc.get("Sysctls") or {}).get("net.ipv4.ip_forward") != "1":
+                    problems.append(f"{name}: not a gateway (ip_forward)")
             elif not c["HostConfig"].get("ReadonlyRootfs"):
                 problems.append(f"{name}: root file system not read-only")
+            hc = c["HostConfig"]
+            if hc.get("CapAdd") or [d.upper() for d in hc.get("CapDrop") or []] != ["ALL"] or \
+                    "no-new-privileges" not in (hc.get("SecurityOpt") or []) or \
+                    not hc.get("PidsLimit") or not hc.get("Memory"):
+                problems.append(f"{name}: not seglab's least privilege (cap_drop ALL, "
+                                f"no-new-privileges, pids and memory limits)")
         extra = set(containers) - {self.container(n) for n in self.lab["nodes"]}
         if extra:
             problems.append(f"extra containers {sorted(extra)}")
@@ -390,6 +394,16 @@ class CliBaseline(Baseline):
                 args.append("--read-only")
             for cap in hc.get("CapAdd") or []:
                 args += ["--cap-add", cap]
+            for cap in hc.get("CapDrop") or []:
+                args += ["--cap-drop", cap]
+            for opt in hc.get("SecurityOpt") or []:
+                args += ["--security-opt", opt]
+            if hc.get("PidsLimit"):
+                args += ["--pids-limit", str(hc["PidsLimit"])]
+            if hc.get("Memory"):
+                args += ["--memory", str(hc["Memory"])]
+            if hc.get("MemorySwap"):
+                args += ["--memory-swap", str(hc["MemorySwap"])]
             for k, v in sorted((hc.get("Sysctls") or {}).items()):
                 args += ["--sysctl", f"{k}={v}"]
             for e in c["Config"]["Env"]:

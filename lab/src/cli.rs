@@ -512,17 +512,35 @@ async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {
     t.load_style(UTF8_FULL_CONDENSED);
     match lab {
         None => {
-            t.set_header(["lab", "scenario", "running", "containers"]);
+            t.set_header(["lab", "scenario", "running", "containers", "state"]);
             let labs = lab::list_labs(rt).await?;
             if labs.is_empty() {
                 return Ok("no labs".into());
             }
-            for (l, sc, running, all) in labs {
-                t.add_row([l, sc, running.to_string(), all.to_string()]);
+            let mut notes = String::new();
+            for l in labs {
+                let state = if l.partial() {
+                    notes.push_str(&format!("\n{}", l.describe()));
+                    "partial"
+                } else {
+                    "complete"
+                };
+                let (running, nodes) = (l.running.to_string(), l.nodes.to_string());
+                t.add_row([l.name, l.scenario, running, nodes, state.into()]);
+            }
+            if !notes.is_empty() {
+                return Ok(format!("{t}{notes}"));
             }
         }
         Some(name) => {
-            let info = lab::find_lab(rt, name).await?;
+            let summary = lab::lab_summary(rt, name).await?;
+            let partial = summary.filter(|s| s.partial()).map(|s| s.describe());
+            let info = match (lab::find_lab(rt, name).await, &partial) {
+                (Ok(info), _) => info,
+                // Nothing to show but that it is partial.
+                (Err(_), Some(partial)) => return Ok(partial.clone()),
+                (Err(e), None) => return Err(e),
+            };
             let sc = &info.scenario;
             let health = crate::health::check(&info).await;
             // "ok", or every problem: what `verify` would call path-down.
@@ -591,10 +609,11 @@ async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {
                 })
                 .collect();
             let mut out = format!(
-                "lab {name}: {} ({})\nsegments: {}\n{t}",
+                "lab {name}: {} ({})\nsegments: {}\n{t}{}",
                 sc.name,
                 sc.title,
-                segs.join(", ")
+                segs.join(", "),
+                partial.map(|p| format!("\n{p}")).unwrap_or_default()
             );
             for (g, p) in health.open_phases() {
                 out.push_str(&format!(

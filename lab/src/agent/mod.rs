@@ -6,6 +6,7 @@
 //! [`serve`] and [`Pid1`].
 
 mod pid1;
+mod rawcheck;
 mod tcp;
 mod udp;
 
@@ -13,6 +14,7 @@ mod udp;
 mod tests;
 
 pub use pid1::Pid1;
+pub use rawcheck::{try_raw_socket, RawSocketError};
 
 use crate::node::{
     parse_probe_port, Greeting, Identity, NodeConfig, NodeKind, Proto, CATCHALL_PORT,

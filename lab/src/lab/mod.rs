@@ -5,11 +5,13 @@
 //! Everything seglab creates carries `io.seglab.lab=<lab>`, so `down` finds
 //! it whatever state `up` reached; `up` tears down on any failure itself.
 
+mod claim;
 mod overrides;
 mod spec;
 
+pub use claim::LABEL_CLAIM;
 pub use overrides::{apply_overrides, fits, RulesetOverride};
-pub use spec::{find_lab, list_labs, LabInfo, NodeInfo};
+pub use spec::{find_lab, lab_summary, list_labs, LabInfo, LabSummary, NodeInfo};
 
 use crate::addressing::{choose_subnets, default_pool, relocate};
 use crate::error::{Error, Result};
@@ -45,6 +47,14 @@ const PARALLEL: usize = 8;
 /// measured here more than a few in flight only add contention.
 const PARALLEL_START: usize = 4;
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Processes and threads per node: the agent runs one thread (plus what
+/// `docker exec` adds for a moment); the limit only stops a runaway.
+const NODE_PIDS_LIMIT: i64 = 256;
+/// Memory per node, swap included. Measured: an agent peaks at about
+/// 5 MiB (cgroup v1 memory.max_usage_in_bytes, its binary's pages
+/// included) through `verify`; 128 MiB leaves ample headroom and still
+/// bounds a runaway.
+const NODE_MEMORY_LIMIT: i64 = 128 << 20;
 
 const DOCKERFILE: &str = include_str!("../../../images/node/Dockerfile");
 
@@ -276,11 +286,9 @@ async fn up_inner(
     rt: &Runtime,
     lab: &str,
     sc: &Scenario,
-    opts: &UpOptions,
+    image: &str,
     progress: &dyn Fn(&str),
 ) -> Result<LabInfo> {
-    progress("image");
-    let image = ensure_node_image(rt, &opts.node_binary).await?;
     progress("networks");
     let (placed, net_ids) = create_networks(rt, lab, sc).await?;
     let spec_json = serde_json::to_string(&placed).expect("a scenario serializes");
@@ -293,13 +301,21 @@ async fn up_inner(
         ContainerSpec {
             name: container_name(lab, name),
             hostname: name.to_string(),
-            image: image.clone(),
+            image: image.to_string(),
             env: vec![format!(
                 "{CONFIG_ENV}={}",
                 serde_json::to_string(&cfg).expect("a node config serializes")
             )],
             labels,
+            // Least privilege: seglab configures every node from the host
+            // (inside its namespace, with the host's capabilities), so no
+            // node needs any of its own. Without NET_RAW a process in a
+            // host cannot forge frames onto the segment's bridge.
             cap_add: Vec::new(),
+            cap_drop: vec!["ALL".into()],
+            no_new_privileges: true,
+            pids_limit: Some(NODE_PIDS_LIMIT),
+            memory: Some(NODE_MEMORY_LIMIT),
             sysctls: icmp_sysctls().collect(),
             read_only: true,
             networks: Vec::new(),
@@ -308,7 +324,6 @@ async fn up_inner(
     let mut specs = Vec::new();
     for g in &placed.gateways {
         let mut spec = spec_for(&g.name, NodeKind::Gateway, &[(LABEL_GATEWAY, &g.name)]);
-        spec.cap_add = vec!["NET_ADMIN".into()];
         spec.sysctls.extend(
             [
                 ("net.ipv4.ip_forward", "1"),
@@ -334,6 +349,10 @@ async fn up_inner(
             (LABEL_SEGMENT, h.segment.as_str()),
         ];
         let mut spec = spec_for(&h.name, NodeKind::Host, &extra);
+        // Stubs listen on ports under 1024 (22, 25, 445...) without
+        // CAP_NET_BIND_SERVICE; the sysctl is the namespace's own.
+        spec.sysctls
+            .insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
         spec.networks = vec![(net_ids[&h.segment].clone(), h.address)];
         specs.push(spec);
     }
@@ -513,13 +532,21 @@ pub async fn up_or_clean(
     if !rt.containers(&[(LABEL_LAB, lab)]).await?.is_empty()
         || !rt.networks(&[(LABEL_LAB, lab)]).await?.is_empty()
     {
-        return Err(Error::Input(format!(
-            "a lab named `{lab}` already exists (seglab down {lab} removes it)"
-        )));
+        return Err(claim::already_exists(lab));
     }
+    tokio::pin!(cancel);
+    progress("image");
+    let image = tokio::select! {
+        r = ensure_node_image(rt, &opts.node_binary) => r?,
+        () = &mut cancel => return Err(Error::Interrupted),
+    };
+    // Another `up` of the same name may have passed the check above too:
+    // the claim decides, and only its owner goes on (and may clean up).
+    // Not raced against `cancel`: whether it landed must be known.
+    claim::claim(rt, lab, sc, &image).await?;
     let result = tokio::select! {
-        r = up_inner(rt, lab, sc, opts, progress) => r,
-        () = cancel => Err(Error::Interrupted),
+        r = up_inner(rt, lab, sc, &image, progress) => r,
+        () = &mut cancel => Err(Error::Interrupted),
     };
     if result.is_err() {
         progress("cleaning up");

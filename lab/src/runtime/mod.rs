@@ -100,6 +100,10 @@ pub enum RuntimeError {
         address: Ipv4Addr,
         subnets: Vec<String>,
     },
+    /// A container of this name exists already: names are unique on an
+    /// engine, which is what makes one a claim on a lab name.
+    #[error("a container named {name} already exists")]
+    NameTaken { name: String },
     /// The object does not exist (any more).
     #[error("{kind} {name} not found")]
     NotFound { kind: &'static str, name: String },
@@ -235,6 +239,16 @@ pub struct ContainerSpec {
     pub env: Vec<String>,
     pub labels: HashMap<String, String>,
     pub cap_add: Vec<String>,
+    /// Capabilities taken away (`ALL` for every one), applied before `cap_add`.
+    pub cap_drop: Vec<String>,
+    /// `no-new-privileges`: no exec inside the container can gain
+    /// privileges (setuid bits, file capabilities).
+    pub no_new_privileges: bool,
+    /// Most processes and threads the container may have at once.
+    pub pids_limit: Option<i64>,
+    /// Memory limit in bytes, swap included (the container cannot swap
+    /// past it).
+    pub memory: Option<i64>,
     pub sysctls: HashMap<String, String>,
     pub read_only: bool,
     /// (network id, static address); the first is attached at create, the
@@ -820,6 +834,15 @@ impl Runtime {
                 network_mode: Some(network_mode),
                 privileged: Some(false),
                 cap_add: Some(spec.cap_add.clone()),
+                cap_drop: Some(spec.cap_drop.clone()),
+                security_opt: Some(if spec.no_new_privileges {
+                    vec!["no-new-privileges".to_string()]
+                } else {
+                    Vec::new()
+                }),
+                pids_limit: spec.pids_limit,
+                memory: spec.memory,
+                memory_swap: spec.memory,
                 readonly_rootfs: Some(spec.read_only),
                 sysctls: Some(spec.sysctls.clone()),
                 restart_policy: Some(RestartPolicy {
@@ -871,6 +894,10 @@ impl Runtime {
                     RuntimeError::NotFound {
                         kind: "image",
                         name: spec.image.clone(),
+                    }
+                } else if status_of(&e) == Some(409) && msg.contains("already in use") {
+                    RuntimeError::NameTaken {
+                        name: spec.name.clone(),
                     }
                 } else {
                     RuntimeError::api("creating container", spec.name.clone(), e)

@@ -399,6 +399,10 @@ async fn containers_get_static_addresses_on_every_network_before_start() {
         env: vec!["SEGLAB_X=1".into()],
         labels: fx.labels(),
         cap_add: vec!["NET_ADMIN".into()],
+        cap_drop: vec!["ALL".into()],
+        no_new_privileges: true,
+        pids_limit: Some(64),
+        memory: Some(64 << 20),
         sysctls: HashMap::from([("net.ipv4.ip_forward".to_string(), "1".to_string())]),
         read_only: true,
         networks: vec![(net_a.clone(), host(a, 2)), (net_b.clone(), host(b, 3))],
@@ -428,6 +432,11 @@ async fn containers_get_static_addresses_on_every_network_before_start() {
     assert_eq!(hc.privileged, Some(false));
     assert_eq!(hc.readonly_rootfs, Some(true));
     assert_eq!(hc.cap_add, Some(vec!["NET_ADMIN".to_string()]));
+    assert_eq!(hc.cap_drop, Some(vec!["ALL".to_string()]));
+    assert_eq!(hc.security_opt, Some(vec!["no-new-privileges".to_string()]));
+    assert_eq!(hc.pids_limit, Some(64));
+    assert_eq!(hc.memory, Some(64 << 20));
+    assert_eq!(hc.memory_swap, Some(64 << 20));
     assert_eq!(
         hc.sysctls.unwrap_or_default().get("net.ipv4.ip_forward"),
         Some(&"1".to_string())
@@ -448,6 +457,20 @@ async fn containers_get_static_addresses_on_every_network_before_start() {
     assert_eq!(listed, vec![info]);
     let other_lab = [(LAB_LABEL, "rt-test-no-such-lab")];
     assert!(fx.rt.containers(&other_lab).await.unwrap().is_empty());
+
+    // A name in use is a typed conflict (what claims a lab name).
+    let err = fx
+        .rt
+        .create_container(&ContainerSpec {
+            networks: Vec::new(),
+            ..spec.clone()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, RuntimeError::NameTaken { name } if *name == spec.name),
+        "{err:?}"
+    );
 
     // A missing image and a missing second network are both reported, and the
     // latter leaves no half-made container behind.
@@ -565,6 +588,7 @@ async fn running_containers_log_report_pid_and_die_on_kill() {
         sysctls: HashMap::new(),
         read_only: true,
         networks: vec![(net_a.clone(), host(a, 5)), (net_b.clone(), host(b, 5))],
+        ..ContainerSpec::default()
     };
     let started = Instant::now();
     let id = fx.rt.create_container(&spec).await.unwrap();

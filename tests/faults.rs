@@ -1,0 +1,167 @@
+//! Faults a lab must survive, on the real Docker engine: each asserts the
+//! exit code, what `status` says, and that nothing is left afterwards.
+
+mod common;
+
+use common::*;
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// Two `up` runs of one name at once: exactly one wins, the other says the
+/// lab exists and leaves nothing of its own, and above all does not take
+/// the winner's lab down.
+#[test]
+fn two_ups_with_one_name_one_wins_and_the_lab_is_intact() {
+    let guard = LabGuard(unique("race"));
+    let lab = guard.0.clone();
+    let children: Vec<Child> = (0..2)
+        .map(|_| {
+            seglab()
+                .args(["up", "scenario-2", "--name", &lab])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("seglab starts")
+        })
+        .collect();
+    let outputs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("seglab runs"))
+        .collect();
+    let codes: Vec<_> = outputs.iter().map(|o| o.status.code()).collect();
+    let all = outputs.iter().map(text).collect::<Vec<_>>().join("\n");
+    assert!(
+        codes == [Some(0), Some(2)] || codes == [Some(2), Some(0)],
+        "{all}"
+    );
+    let loser = outputs.iter().find(|o| o.status.code() == Some(2)).unwrap();
+    assert!(
+        String::from_utf8_lossy(&loser.stderr).contains(&format!("lab {lab} already exists")),
+        "{all}"
+    );
+
+    // The winner's lab is whole: every node, and it verifies clean.
+    let st = run(&["status", &lab]);
+    assert!(st.status.success(), "{}", text(&st));
+    let st = String::from_utf8_lossy(&st.stdout).into_owned();
+    assert_eq!(st.matches("running").count(), 9, "{st}");
+    assert!(!st.contains("partial"), "{st}");
+    let o = run(&["verify", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let o = run(&["down", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(leftovers(&lab), (0, 0));
+}
+
+/// How many objects of `kind` (`ps -a` or `network ls`) carry the lab's
+/// label and `extra` filters.
+fn count(lab: &str, kind: &[&str], extra: &[&str]) -> usize {
+    let mut args: Vec<String> = kind.iter().map(|s| s.to_string()).collect();
+    args.extend([
+        "-q".into(),
+        "--filter".into(),
+        format!("label=io.seglab.lab={lab}"),
+    ]);
+    for f in extra {
+        args.extend(["--filter".into(), f.to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker(&args).lines().count()
+}
+
+/// Starts `up`, waits until `reached` holds, then SIGKILLs it: seglab gets
+/// no chance to clean up.
+fn kill_9_up_when(lab: &str, reached: impl Fn() -> bool) {
+    let mut child = seglab()
+        .args(["up", "scenario-2", "--name", lab])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("seglab starts");
+    let start = Instant::now();
+    while !reached() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "up never got there"
+        );
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("up ended ({status}) before it got there");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Whether `up` of `lab` got to `moment`: its claim, a first network, a
+/// first node exists.
+fn reached(moment: &str, lab: &str) -> bool {
+    match moment {
+        "claim" => count(lab, &["ps", "-a"], &[]) > 0,
+        "network" => count(lab, &["network", "ls"], &[]) > 0,
+        _ => count(lab, &["ps", "-a"], &["label=io.seglab.spec"]) > 0,
+    }
+}
+
+/// After `kill -9` at several moments of `up`, `status` lists the lab as
+/// partial, `status LAB` says so and how to remove it, and `down` removes
+/// everything; a lab with networks only is no exception.
+#[test]
+fn a_lab_left_half_made_by_kill_9_is_listed_as_partial_and_down_removes_it() {
+    for moment in ["claim", "network", "node"] {
+        let guard = LabGuard(unique(&format!("kill9-{moment}")));
+        let lab = guard.0.clone();
+        kill_9_up_when(&lab, || reached(moment, &lab));
+
+        // A moment for requests the engine still had in flight to land.
+        std::thread::sleep(Duration::from_millis(500));
+        let st = run(&["status"]);
+        assert!(st.status.success(), "{}", text(&st));
+        let out = String::from_utf8_lossy(&st.stdout).into_owned();
+        let row = out
+            .lines()
+            .find(|l| l.contains(&format!(" {lab} ")))
+            .unwrap_or_else(|| panic!("{moment}: {lab} not listed: {out}"));
+        assert!(row.contains("partial"), "{moment}: {out}");
+        assert!(
+            out.contains(&format!("seglab down {lab}")),
+            "{moment}: {out}"
+        );
+
+        let st = run(&["status", &lab]);
+        assert!(st.status.success(), "{moment}: {}", text(&st));
+        let out = String::from_utf8_lossy(&st.stdout);
+        assert!(
+            out.contains(&format!("lab {lab} is partial")),
+            "{moment}: {out}"
+        );
+        assert!(
+            out.contains(&format!("seglab down {lab} removes it")),
+            "{out}"
+        );
+
+        // The name stays taken until the lab is removed.
+        let o = run(&["up", "scenario-2", "--name", &lab]);
+        assert_eq!(o.status.code(), Some(2), "{moment}: {}", text(&o));
+        assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+
+        if moment == "network" {
+            // Networks only, not a single container: still listed.
+            let filter = format!("label=io.seglab.lab={lab}");
+            for id in docker(&["ps", "-aq", "--filter", &filter]).lines() {
+                docker(&["rm", "-f", id]);
+            }
+            assert_eq!(count(&lab, &["ps", "-a"], &[]), 0);
+            let out = String::from_utf8_lossy(&run(&["status"]).stdout).into_owned();
+            let row = out.lines().find(|l| l.contains(&format!(" {lab} ")));
+            assert!(row.is_some_and(|r| r.contains("partial")), "{out}");
+        }
+
+        let o = run(&["down", &lab]);
+        assert!(o.status.success(), "{moment}: {}", text(&o));
+        assert_eq!(leftovers(&lab), (0, 0), "{moment}");
+        let out = String::from_utf8_lossy(&run(&["status"]).stdout).into_owned();
+        assert!(!out.contains(&format!(" {lab} ")), "{moment}: {out}");
+    }
+}
