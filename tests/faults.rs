@@ -1,5 +1,8 @@
-//! Faults a lab must survive, on the real Docker engine: each asserts the
-//! exit code, what `status` says, and that nothing is left afterwards.
+//! The fault suite: faults a lab must survive, on the real Docker engine
+//! (kill -9 and SIGTERM of each verb, racing runs); each asserts the exit
+//! code, the verdicts or what `status` says, and that nothing is left.
+//! Dead, restarted and disconnected nodes are in `health.rs`, a low
+//! descriptor limit in `limits.rs`, a closed stdout in `robust.rs`.
 
 mod common;
 
@@ -164,4 +167,125 @@ fn a_lab_left_half_made_by_kill_9_is_listed_as_partial_and_down_removes_it() {
         let out = String::from_utf8_lossy(&run(&["status"]).stdout).into_owned();
         assert!(!out.contains(&format!(" {lab} ")), "{moment}: {out}");
     }
+}
+
+/// Containers and networks of every lab of scenario `scenario`.
+fn leftovers_of_scenario(scenario: &str) -> (usize, usize) {
+    let filter = format!("label=io.seglab.scenario={scenario}");
+    let c = docker(&["ps", "-aq", "--filter", &filter]).lines().count();
+    let n = docker(&["network", "ls", "-q", "--filter", &filter])
+        .lines()
+        .count();
+    (c, n)
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig}");
+}
+
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{what} never happened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sigterm_during_up_leaves_nothing() {
+    let lab = unique("termup");
+    let _guard = LabGuard(lab.clone());
+    let child = seglab()
+        .args(["up", "scenario-3", "--name", &lab])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("a container exists", || leftovers(&lab).0 > 0);
+    signal(&child, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(leftovers(&lab), (0, 0));
+}
+
+#[test]
+fn sigterm_during_verify_leaves_the_lab_as_it_was() {
+    let guard = up("scenario-3", "termverify", &[]);
+    let lab = guard.0.clone();
+    for phase in [None, Some("push-install")] {
+        let mut args = vec!["verify", &lab, "--timeout", "5000"];
+        if let Some(p) = phase {
+            args.extend(["--phase", p]);
+        }
+        let child = seglab()
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Probing has begun once the blocked probes wait for their timeout.
+        std::thread::sleep(Duration::from_millis(1500));
+        signal(&child, "-TERM");
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(130), "{phase:?}: {}", text(&o));
+        let o = run(&["verify", &lab]);
+        assert_eq!(o.status.code(), Some(0), "after {phase:?}: {}", text(&o));
+        assert!(
+            !String::from_utf8_lossy(&o.stdout).contains("note:"),
+            "the interrupted run closed its phase itself: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn sigterm_during_test_tears_its_lab_down() {
+    let scenario = fixture("faults/sigterm.yaml");
+    let child = seglab()
+        .args(["test", &scenario, "--timeout", "5000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("the lab runs", || {
+        docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            "label=io.seglab.scenario=faults-sigterm",
+        ])
+        .lines()
+        .count()
+            >= 4
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    signal(&child, "-TERM");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    assert_eq!(leftovers_of_scenario("faults-sigterm"), (0, 0));
+}
+
+#[test]
+fn sigterm_during_down_then_down_again_removes_everything() {
+    let guard = up("scenario-4", "termdown", &[]);
+    let lab = guard.0.clone();
+    let child = seglab()
+        .args(["down", &lab])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("down removed something", || leftovers(&lab).0 < 10);
+    signal(&child, "-TERM");
+    let _ = child.wait_with_output().unwrap();
+    let o = run(&["down", &lab]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(leftovers(&lab), (0, 0));
 }
