@@ -322,8 +322,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             };
             let cancel = Cancel::on_signals();
             let progress = progress_sink();
-            let info =
-                lab::up_or_clean(&rt, &name, &sc, &opts, &progress, cancel.cancelled()).await;
+            let info = lab::up_or_clean(&rt, &name, &sc, &opts, &progress, &cancel).await;
             progress("done");
             let info = info?;
             Ok(format!(

@@ -44,7 +44,7 @@ pub async fn test_scenario(
         reports: Vec::new(),
         errors: Vec::new(),
     };
-    if let Err(e) = lab::up_or_clean(rt, &name, sc, &opts.up, progress, cancel.cancelled()).await {
+    if let Err(e) = lab::up_or_clean(rt, &name, sc, &opts.up, progress, cancel).await {
         out.errors.push(e);
         return out;
     }

@@ -14,6 +14,7 @@ pub use overrides::{apply_overrides, fits, RulesetOverride};
 pub use spec::{find_lab, lab_summary, list_labs, LabInfo, LabSummary, NodeInfo};
 
 use crate::addressing::{choose_subnets, default_pool, relocate};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::health;
 use crate::netns::{self, NetnsError};
@@ -23,7 +24,7 @@ use crate::runtime::{
     ContainerInfo, ContainerSpec, ContextFile, NetworkSpec, Runtime, RuntimeError,
 };
 use crate::scenario::{topology, RuleFile, Scenario};
-use futures_util::{stream, StreamExt, TryStreamExt};
+use futures_util::{stream, StreamExt};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -282,15 +283,29 @@ fn icmp_sysctls() -> impl Iterator<Item = (String, String)> {
 /// Brings `sc` up as lab `lab` and returns once it is ready: every stub
 /// listening, every route in place, every rule set loaded. On failure the
 /// caller removes what was created (see [`up_or_clean`]).
+///
+/// Cancellation is cooperative: a request that creates something always
+/// runs to its answer, and `cancel` is looked at between them (and races
+/// only the waits that create nothing). A request dropped mid-way would
+/// still be carried out by a busy engine, after the cleanup's sweep.
 async fn up_inner(
     rt: &Runtime,
     lab: &str,
     sc: &Scenario,
     image: &str,
     progress: &dyn Fn(&str),
+    cancel: &Cancel,
 ) -> Result<LabInfo> {
+    let check = || {
+        if cancel.is_cancelled() {
+            Err(Error::Interrupted)
+        } else {
+            Ok(())
+        }
+    };
     progress("networks");
     let (placed, net_ids) = create_networks(rt, lab, sc).await?;
+    check()?;
     let spec_json = serde_json::to_string(&placed).expect("a scenario serializes");
 
     progress("containers, routes and rules");
@@ -369,9 +384,14 @@ async fn up_inner(
         .map(|(spec, name, kind)| {
             let placed = &placed;
             async move {
+                check()?;
                 let id = rt.create_container(spec).await?;
                 rt.start_container(&id).await?;
-                rt.wait_for_log_line(&id, READY_LINE, READY_TIMEOUT).await?;
+                tokio::select! {
+                    r = rt.wait_for_log_line(&id, READY_LINE, READY_TIMEOUT) => r?,
+                    () = cancel.cancelled() => return Err(Error::Interrupted),
+                }
+                check()?;
                 let c = rt.inspect_container(&id).await?;
                 let node = NodeInfo {
                     name,
@@ -385,8 +405,12 @@ async fn up_inner(
             }
         })
         .buffer_unordered(PARALLEL_START)
-        .try_collect::<Vec<()>>()
-        .await?;
+        // Not `try_collect`: it would drop the others mid-request.
+        .collect::<Vec<Result<()>>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<()>>>()?;
+    check()?;
     let info = find_lab(rt, lab).await?;
     Ok(info)
 }
@@ -523,7 +547,7 @@ pub async fn up_or_clean(
     sc: &Scenario,
     opts: &UpOptions,
     progress: &dyn Fn(&str),
-    cancel: impl std::future::Future<Output = ()>,
+    cancel: &Cancel,
 ) -> Result<LabInfo> {
     // Checks that create nothing: a failure here must not clean up, above
     // all not a lab of the same name that is already running.
@@ -534,25 +558,19 @@ pub async fn up_or_clean(
     {
         return Err(claim::already_exists(lab));
     }
-    tokio::pin!(cancel);
     progress("image");
     let image = tokio::select! {
         r = ensure_node_image(rt, &opts.node_binary) => r?,
-        () = &mut cancel => return Err(Error::Interrupted),
+        () = cancel.cancelled() => return Err(Error::Interrupted),
     };
     // Another `up` of the same name may have passed the check above too:
     // the claim decides, and only its owner goes on (and may clean up).
     // Not raced against `cancel`: whether it landed must be known.
     claim::claim(rt, lab, sc, &image).await?;
-    let result = tokio::select! {
-        r = up_inner(rt, lab, sc, &image, progress) => r,
-        () = &mut cancel => Err(Error::Interrupted),
-    };
+    let result = up_inner(rt, lab, sc, &image, progress, cancel).await;
     if result.is_err() {
         progress("cleaning up");
-        // Let requests that were in flight when `up` was dropped land, so
-        // the sweep below sees what they created.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // Nothing is in flight any more: the sweep sees all `up` created.
         if let Err(e) = down(rt, lab).await {
             tracing::warn!("cleanup of lab {lab} failed: {e}");
         }
