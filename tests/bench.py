@@ -25,6 +25,11 @@ numbers for information, and the exit status is 0 unless something failed):
    baseline's.
 3. `seglab verify LAB --format json` of scenario-4's full matrix on a running
    lab: probes, answered probes, `summary.wall_ms`, answered probes per second.
+4. The scale lab (tests/scale/scale-56: 8 segments x 6 hosts + 8 gateways,
+   67,680 cells, made by tests/scale/gen.py): `seglab up`, `seglab verify`
+   and `seglab down`, beside the parallel docker CLI baseline built from the
+   seglab lab's own containers and networks as Docker reports them (same
+   subnets, addresses, options; seglab's lab is down while it runs).
 
 Everything it creates is removed whatever happens (try/finally, also on
 Ctrl-C and SIGTERM), and at the end it checks that no container or network
@@ -59,6 +64,7 @@ CLI_LAB = "bench-cli"
 BENCH_PREFIX = "bench"
 
 SCENARIOS = ["scenario-2", "scenario-4"]
+SCALE_SCENARIO = os.path.join(HERE, "scale", "scale-56", "scenario.yaml")
 VERIFY_SCENARIO = "scenario-4"
 PROBE_TIMEOUT_MS = 500  # seglab verify's default --timeout
 
@@ -67,6 +73,8 @@ UP_RATIO = 0.6
 DOWN_RATIO = 0.5
 VERIFY_SLACK_MS = 500
 ANSWERED_PER_S = 10_000
+SCALE_UP_RATIO = 1.0  # seglab up <= 1.0x the parallel docker CLI baseline
+SCALE_VERIFY_S = 2.0
 
 
 class BenchError(Exception):
@@ -463,6 +471,65 @@ class CliBaseline(Baseline):
         return problems
 
 
+class SeglabCliBaseline(CliBaseline):
+    """The parallel docker CLI baseline of a lab that has no compose file (the
+    scale lab): networks and containers are copied from a running seglab lab
+    as Docker reports them (same subnets and addresses: seglab's lab is down
+    whenever the baseline is up)."""
+
+    def __init__(self, scenario, lab, label, workdir, tag):
+        Baseline.__init__(self, scenario, lab, tempfile.mkdtemp(prefix="cli-", dir=workdir))
+        self.prefix = f"bench-cli-{tag}"
+        self.image = lab["image"]
+        nets = docker_json(["network", "inspect"] + run(
+            ["docker", "network", "ls", "-q", "--filter", f"label={LABEL_LAB}={label}"])[1].stdout.split())
+        net_seg = {}
+        self.net_specs = []
+        for n in nets:
+            seg = n["Labels"]["io.seglab.segment"]
+            net_seg[n["Name"]] = seg
+            cfg = n["IPAM"]["Config"][0]
+            opts = []
+            for k, v in sorted((n.get("Options") or {}).items()):
+                opts += ["-o", f"{k}={v}"]
+            self.net_specs.append((seg, ["docker", "network", "create", "--driver", n["Driver"],
+                                         "--subnet", cfg["Subnet"], "--gateway", cfg["Gateway"]]
+                                   + opts + ["--label", f"{LABEL_LAB}={CLI_LAB}", f"{self.prefix}-{seg}"]))
+        self.ctr_specs = []
+        for c in lab_containers(label):
+            labels = c["Config"]["Labels"]
+            node = labels.get("io.seglab.gateway") or labels["io.seglab.host"]
+            hc = c["HostConfig"]
+            args = ["docker", "create", "--name", self.container(node), "--hostname", c["Config"]["Hostname"],
+                    "--label", f"{LABEL_LAB}={CLI_LAB}", "--restart", "no", "--stop-timeout", "1"]
+            if hc.get("ReadonlyRootfs"):
+                args.append("--read-only")
+            for cap in hc.get("CapAdd") or []:
+                args += ["--cap-add", cap]
+            for cap in hc.get("CapDrop") or []:
+                args += ["--cap-drop", cap]
+            for opt in hc.get("SecurityOpt") or []:
+                args += ["--security-opt", opt]
+            if hc.get("PidsLimit"):
+                args += ["--pids-limit", str(hc["PidsLimit"])]
+            if hc.get("Memory"):
+                args += ["--memory", str(hc["Memory"])]
+            for k, v in sorted((hc.get("Sysctls") or {}).items()):
+                args += ["--sysctl", f"{k}={v}"]
+            for e in c["Config"]["Env"]:
+                if e.startswith("SEGLAB_NODE="):
+                    args += ["--env", e]
+            attach = sorted((net_seg[net], ep["IPAMConfig"]["IPv4Address"])
+                            for net, ep in c["NetworkSettings"]["Networks"].items())
+            first, rest = attach[0], attach[1:]
+            args += ["--network", f"{self.prefix}-{first[0]}", "--ip", first[1], self.image]
+            connects = [["docker", "network", "connect", "--ip", ip, f"{self.prefix}-{seg}",
+                         self.container(node)] for seg, ip in rest]
+            self.ctr_specs.append((args, connects, ["docker", "start", self.container(node)]))
+        self.subnets = {seg: spec[spec.index("--subnet") + 1] for seg, spec in self.net_specs}
+        self.made = False
+
+
 # --------------------------------------------------------------------------
 # Statistics and the report
 
@@ -691,6 +758,74 @@ class Bench:
             log(line)
         self.results[scenario] = r
 
+    def bench_scale(self):
+        """up/verify/down of the scale lab beside the parallel docker CLI."""
+        path, runs = self.args.scale, self.args.scale_runs
+        log(f"\n== scale lab {path}")
+        warm = self.lab_name("scale", "warm")
+        t_up = self.seglab_up(path, warm)
+        r = {"seglab_up": [], "seglab_down": [], "verify": [], "verify_wall": [],
+             "cli_up": [], "cli_cfg": [], "cli_total": [], "cli_down": []}
+        try:
+            for i in range(runs + 1):  # the first is a warm-up
+                dt, p = self.sl("verify", warm, "--format", "json", check=False)
+                if p.returncode not in (0, 1):
+                    raise BenchError(f"seglab verify {warm} failed (exit {p.returncode}):\n{p.stderr.strip()}")
+                data = json.loads(p.stdout)
+                s = (data if isinstance(data, list) else [data])[0]["summary"]
+                if p.returncode == 1:
+                    self.note(f"scale: verify run {i} failed {s['probes'] - s['passed']} cells")
+                log(f"verify {i}{' (warm-up)' if i == 0 else ''}: {s['probes']} probes, "
+                    f"passed {s['passed']}, errors {s['errors']}, retried {s['retries']}, "
+                    f"wall {s['wall_ms']} ms, process {dt:.2f} s")
+                if i:
+                    r["verify"].append(dt)
+                    r["verify_wall"].append(s["wall_ms"] / 1000)
+            lab = read_seglab_lab(self.seglab, warm)
+            n_gw = sum(1 for n in lab["nodes"].values() if n["kind"] == "gateway")
+            r["shape"] = (f"{len(lab['nodes'])} containers ({n_gw} gateways, {len(lab['nodes']) - n_gw} "
+                          f"hosts), {len(lab['segments'])} networks")
+            wd = os.path.join(self.workdir, "scale")
+            os.makedirs(wd)
+            cli = SeglabCliBaseline("scale", lab, warm, wd, f"{self.tag}-scale")
+        finally:
+            t_down = self.seglab_down(warm)
+        log(f"warm-up: seglab up {t_up:.2f} s, down {t_down:.2f} s; {r['shape']}")
+        self.baselines.append(cli)
+        for p in cli.warm_up():
+            self.note(f"scale: docker CLI lab differs from seglab's lab: {p}")
+        for i in range(runs):
+            lab_i = self.lab_name("scale", f"r{i + 1}")
+            line = f"run {i + 1}/{runs}:"
+            up = self.attempt(f"scale run {i + 1}: seglab up", lambda: self.seglab_up(path, lab_i),
+                              lambda: self.forget_lab(lab_i))
+            down = up is not None and self.attempt(f"scale run {i + 1}: seglab down",
+                                                   lambda: self.seglab_down(lab_i), lambda: self.forget_lab(lab_i))
+            if up is not None and down not in (None, False):
+                r["seglab_up"].append(up)
+                r["seglab_down"].append(down)
+                line += f" seglab up {up:.2f} down {down:.2f}"
+            else:
+                line += " seglab FAILED"
+
+            def up_and_configure():
+                t_up = cli.up()
+                t0 = time.perf_counter()
+                cli.configure()
+                return t_up, time.perf_counter() - t0
+            got = self.attempt(f"scale run {i + 1}: cli up", up_and_configure, cli.cleanup)
+            t_down = got is not None and self.attempt(f"scale run {i + 1}: cli down", cli.down, cli.cleanup)
+            if got is None or t_down in (None, False):
+                line += " | cli FAILED"
+            else:
+                r["cli_up"].append(got[0])
+                r["cli_cfg"].append(got[1])
+                r["cli_total"].append(got[0] + got[1])
+                r["cli_down"].append(t_down)
+                line += f" | cli up {got[0]:.2f}+{got[1]:.2f} down {t_down:.2f}"
+            log(line)
+        self.results["scale"] = r
+
     def bench_verify(self):
         scenario = VERIFY_SCENARIO
         log(f"\n== verify {scenario}")
@@ -793,6 +928,25 @@ class Bench:
             if rows[-1] is None:
                 rows.pop()
             out.append(table(rows, header))
+        sc = self.results.get("scale")
+        if sc:
+            up, cli = stats(sc["seglab_up"]), stats(sc["cli_total"])
+            rel = up[0] / cli[0] if up and cli and cli[0] > 0 else None
+            ver = stats(sc["verify"])
+            srows = [
+                ["up", fmt_s(up), fmt_s(cli), f"{rel:.2f}x" if rel else "-",
+                 f"<= {SCALE_UP_RATIO:.1f}x docker CLI", "yes" if rel is not None and rel <= SCALE_UP_RATIO else "NO"],
+                ["  networks+containers only", "", fmt_s(stats(sc["cli_up"])), "", "", ""],
+                ["  routes+rules only", "", fmt_s(stats(sc["cli_cfg"])), "", "", ""],
+                ["down", fmt_s(stats(sc["seglab_down"])), fmt_s(stats(sc["cli_down"])), "", "", ""],
+                ["verify (process)", fmt_s(ver), "", "", f"<= {SCALE_VERIFY_S:g} s",
+                 "yes" if ver and ver[0] <= SCALE_VERIFY_S else "NO"],
+                ["  verify (summary.wall_ms)", fmt_s(stats(sc["verify_wall"])), "", "", "", ""],
+            ]
+            verdicts += [rel is not None and rel <= SCALE_UP_RATIO, bool(ver and ver[0] <= SCALE_VERIFY_S)]
+            out += ["", f"scale lab {self.args.scale}: {sc.get('shape', '')}, "
+                    f"medians of {self.args.scale_runs} runs (verify after one warm-up)", "",
+                    table(srows, ["step", "seglab (s)", "docker CLI ∥ +cfg (s)", "seglab/CLI", "target", "met"])]
         v = self.results.get("verify")
         if v:
             wall_target = PROBE_TIMEOUT_MS + VERIFY_SLACK_MS
@@ -831,7 +985,10 @@ class Bench:
                 "files with seglab's defines expanded, plus seglab's host catch-all table; subnets moved "
                 "to the baseline's 198.19.x",
                 "  the baselines' hosts run the agent with an empty service list, and neither baseline "
-                "waits for the agents' ready line (seglab up does)"]
+                "waits for the agents' ready line (seglab up does)",
+                "  scale lab: the docker CLI baseline copies seglab's own networks and containers as Docker "
+                "reports them (same subnets, addresses, options and agent configuration), routes and rules "
+                "as above"]
         if self.notes:
             out += ["", "notes:"] + [f"  {n}" for n in self.notes]
         if self.errors:
@@ -846,14 +1003,17 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seglab", required=True, help="the seglab binary (seglab-node must be next to it)")
     ap.add_argument("--runs", type=int, default=5, help="repetitions of each measurement (default 5)")
-    ap.add_argument("--scenarios", nargs="+", default=SCENARIOS, help=argparse.SUPPRESS)
+    ap.add_argument("--scenarios", nargs="*", default=SCENARIOS, help=argparse.SUPPRESS)
     ap.add_argument("--no-cli", action="store_true", help="skip the parallel docker CLI baseline")
     ap.add_argument("--no-verify", action="store_true", help="skip the verify benchmark")
+    ap.add_argument("--scale", default=SCALE_SCENARIO, help="the scale lab's scenario (default: scale-56)")
+    ap.add_argument("--scale-runs", type=int, default=3, help="repetitions for the scale lab (default 3)")
+    ap.add_argument("--no-scale", action="store_true", help="skip the scale lab")
     ap.add_argument("--keep-files", action="store_true",
                     help="keep the baselines' generated route/rule files")
     args = ap.parse_args()
-    if args.runs < 1:
-        ap.error("--runs must be at least 1")
+    if args.runs < 1 or args.scale_runs < 1:
+        ap.error("--runs and --scale-runs must be at least 1")
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -867,6 +1027,8 @@ def main():
             bench.bench_scenario(sc)
         if not args.no_verify:
             bench.bench_verify()
+        if not args.no_scale:
+            bench.bench_scale()
     except BenchError as e:
         log(f"\nbench: error: {e}")
         status = 1

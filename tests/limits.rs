@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 /// hard, as the shell sets both), or without a limit. Killed after a
 /// deadline so that a hang fails the test instead of stalling the suite.
 fn verify_under(lab: &str, limit: Option<u32>) -> Output {
+    verify_within(lab, limit, Duration::from_secs(180))
+}
+
+fn verify_within(lab: &str, limit: Option<u32>, deadline: Duration) -> Output {
     let script = match limit {
         Some(n) => format!("ulimit -n {n} && exec \"$0\" verify \"$1\" --format json"),
         None => "exec \"$0\" verify \"$1\" --format json".to_string(),
@@ -30,7 +34,7 @@ fn verify_under(lab: &str, limit: Option<u32>) -> Output {
         .stderr(Stdio::from(err.try_clone().unwrap()))
         .spawn()
         .expect("sh runs");
-    let deadline = Instant::now() + Duration::from_secs(180);
+    let deadline = Instant::now() + deadline;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
@@ -98,4 +102,40 @@ fn a_limit_too_low_to_probe_is_an_environment_error() {
         text(&o)
     );
     assert!(o.stdout.is_empty(), "{}", text(&o));
+}
+
+const SCALE_56: &str = "tests/scale/scale-56/scenario.yaml";
+
+#[test]
+fn the_scale_lab_validates_with_its_full_matrix() {
+    let path = repo_root().join(SCALE_56);
+    let path = path.to_str().unwrap();
+    let o = run(&["validate", path]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let sc = seglab::scenario::Source::open(path)
+        .unwrap()
+        .load(&[])
+        .unwrap();
+    assert_eq!((sc.hosts.len(), sc.gateways.len()), (48, 8));
+    assert_eq!(seglab::plan::plan(&sc, None).unwrap().cells.len(), 67_680);
+}
+
+/// The 56-node lab verifies clean at the machine's limit and under 256
+/// (minutes: the drops time out a window at a time). On demand:
+/// `cargo test --test limits scale -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn the_56_node_lab_verifies_clean_at_any_limit() {
+    let path = repo_root().join(SCALE_56);
+    let lab = up(path.to_str().unwrap(), "scale", &[]);
+    let free = verify_under(&lab.0, None);
+    assert_eq!(free.status.code(), Some(0), "{}", text(&free));
+    let tight = verify_within(&lab.0, Some(256), Duration::from_secs(900));
+    assert_eq!(tight.status.code(), Some(0), "{}", text(&tight));
+    for o in [&free, &tight] {
+        let summary = &reports(o)[0]["summary"];
+        eprintln!("{summary}");
+        assert_eq!(summary["errors"], 0, "{summary}");
+        assert_eq!(summary["probes"], 67_680, "{summary}");
+    }
 }

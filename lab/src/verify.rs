@@ -29,7 +29,7 @@ impl Default for VerifyOptions {
     fn default() -> Self {
         VerifyOptions {
             timeout: Duration::from_millis(500),
-            concurrency: 1024,
+            concurrency: 4096,
         }
     }
 }

@@ -34,11 +34,12 @@ pub const RESERVE: u64 = 64;
 /// Fewer probes in flight than this is not worth running: a lab would take
 /// minutes to verify. Below it the limit is an environment error.
 pub const MIN_PROBES: u64 = 8;
-/// More than this in flight gains nothing on a small machine.
-pub const MAX_PROBES: u64 = 16_384;
-/// Source threads at once: probes wait on the network, not the CPU, so a
-/// handful of threads keep the window full.
-pub const MAX_SOURCES: u64 = 16;
+/// A ceiling far above what a lab needs; the limit decides below it.
+pub const MAX_PROBES: u64 = 1 << 16;
+/// Source threads at once. A source's probes are many and wait on the
+/// network, so a few threads keep the window full; more of them at once let a
+/// large lab's drops time out together rather than source after source.
+pub const MAX_SOURCES: u64 = 64;
 
 /// How much may run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +75,11 @@ pub fn size(limit: u64, open: u64, sources: u64) -> Result<Size, TooFewDescripto
         });
     }
     let free = limit - open - RESERVE;
-    // Sources may take at most half of what is free: the probes are the work.
+    // Sources may take at most an eighth of what is free: the probes are
+    // the work, and a few sources keep a small window full.
     let sources = sources
         .clamp(1, MAX_SOURCES)
-        .min(free / 2 / PER_SOURCE)
+        .min(free / 8 / PER_SOURCE)
         .max(1);
     let probes = ((free - sources * PER_SOURCE) / PER_PROBE).min(MAX_PROBES);
     Ok(Size {
@@ -174,6 +176,11 @@ mod tests {
     fn the_machine_limit_gives_a_wide_window() {
         let s = size(20_000, 12, MAX_SOURCES).unwrap();
         assert_eq!(s.sources, MAX_SOURCES as usize);
+        assert_eq!(
+            s.probes,
+            (20_000 - 12 - RESERVE - MAX_SOURCES * PER_SOURCE) as usize
+        );
+        let s = size(1 << 20, 12, MAX_SOURCES).unwrap();
         assert_eq!(s.probes, MAX_PROBES as usize);
     }
 
@@ -201,15 +208,15 @@ mod tests {
     #[test]
     fn a_limit_of_256_leaves_room_for_probes_and_sources() {
         let s = size(256, 20, MAX_SOURCES).unwrap();
-        assert_eq!(s.sources, 16);
-        assert_eq!(s.probes, 256 - 20 - 64 - 16 * 4);
+        assert_eq!(s.sources, 5);
+        assert_eq!(s.probes, 256 - 20 - 64 - 5 * 4);
         // Few descriptors: fewer sources at once, never none.
         let s = size(100, 20, 48).unwrap();
         assert_eq!(
             s,
             Size {
-                probes: 8,
-                sources: 2
+                probes: 12,
+                sources: 1
             }
         );
     }
