@@ -5,9 +5,10 @@
 //! takes its raw section and what it needs of the sections resolved before
 //! it, and pushes located problems into the one shared [`Diagnostics`]
 //! instead of stopping at the first, so that a user fixes a file in one
-//! pass. They run in file order; the list is sorted by position at the end,
-//! and the call order below is kept because problems at the same position
-//! keep the order they were found in.
+//! pass. The list is sorted by position at the end, so the report reads in
+//! file order whatever the call order; the call order below still matters,
+//! because problems at the same position and field keep the order they
+//! were found in.
 
 mod firewalls;
 mod gateways;
@@ -75,6 +76,7 @@ fn nth(net: &Ipv4Net, offset: u32) -> Ipv4Addr {
 /// message about the second.
 type Names = BTreeMap<String, &'static str>;
 
+/// Parses, resolves and validates: the scenario, or every problem found.
 pub(super) fn load(
     src: &Source,
     overrides: &[(String, String)],
@@ -109,7 +111,9 @@ pub(super) fn load(
         &mut used,
     );
 
-    // Selectors see the hosts as listed, before any firewall is applied.
+    // Refs copies what selectors read of the hosts (names and roles, which
+    // no later section changes), so that the firewalls can be set on the
+    // hosts while their selectors are checked.
     let refs = selectors::Refs::new(raw_segments, &catalog, &params, &hosts);
     firewalls::resolve(&mut d, &raw.host_firewalls, &refs, &mut hosts);
     let policy = policy::resolve(&mut d, &raw.policy, &refs, &hosts);
@@ -148,10 +152,12 @@ fn blank(text: &str) -> Option<&'static str> {
         let l = l.trim();
         l.is_empty() || l.starts_with('#') || l == "---" || l == "..."
     });
-    match blank {
-        false => None,
-        true if text.trim().is_empty() => Some("the scenario file is empty"),
-        true => Some("the scenario file is empty (it holds only comments)"),
+    if !blank {
+        None
+    } else if text.trim().is_empty() {
+        Some("the scenario file is empty")
+    } else {
+        Some("the scenario file is empty (it holds only comments)")
     }
 }
 
