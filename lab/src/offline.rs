@@ -147,7 +147,7 @@ pub fn render_text(sc: &Scenario, gateway: Option<&str>, phase: Option<&str>) ->
 }
 
 pub fn list_text() -> String {
-    crate::builtin::BUILTINS
+    crate::scenario::builtin::BUILTINS
         .iter()
         .map(|b| {
             let title = Source::builtin(b)

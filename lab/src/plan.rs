@@ -213,7 +213,7 @@ mod tests {
 
     #[test]
     fn builtin_scenarios_load() {
-        for name in crate::builtin::names() {
+        for name in crate::scenario::builtin::names() {
             let sc = crate::scenario::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
             let p = plan(&sc, None).unwrap();
             let hosts = sc.hosts.len();

@@ -2,6 +2,7 @@
 //! are parsed strictly, resolved into typed values and validated, with every
 //! problem reported at once and located (`file:line:col: field: message`).
 
+pub mod builtin;
 mod model;
 mod raw;
 mod resolve;
@@ -47,7 +48,7 @@ pub enum ScenarioError {
         path: String,
         source: std::io::Error,
     },
-    #[error("no scenario file or built-in scenario named `{name}` (built in: {})", crate::builtin::names().join(", "))]
+    #[error("no scenario file or built-in scenario named `{name}` (built in: {})", builtin::names().join(", "))]
     NotFound { name: String },
     #[error("{0}")]
     BadOverride(String),
@@ -91,7 +92,7 @@ impl Source {
                 origin: Origin::Dir(dir),
             });
         }
-        match crate::builtin::find(arg) {
+        match builtin::find(arg) {
             Some(b) => Ok(Source::builtin(b)),
             None => Err(ScenarioError::NotFound {
                 name: arg.to_string(),

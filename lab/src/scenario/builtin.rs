@@ -1,14 +1,14 @@
 //! The four whitepaper scenarios and their hand-written rule sets, compiled
 //! into the binary so that `seglab plan scenario-3` works from anywhere.
 
-use crate::scenario::Builtin;
+use super::Builtin;
 
 macro_rules! builtin {
     ($name:literal, [$($file:literal),* $(,)?]) => {
         Builtin {
             name: $name,
-            yaml: include_str!(concat!("../../scenarios/", $name, "/scenario.yaml")),
-            files: &[$(($file, include_str!(concat!("../../scenarios/", $name, "/", $file)))),*],
+            yaml: include_str!(concat!("../../../scenarios/", $name, "/scenario.yaml")),
+            files: &[$(($file, include_str!(concat!("../../../scenarios/", $name, "/", $file)))),*],
         }
     };
 }
