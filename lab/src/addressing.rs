@@ -76,7 +76,7 @@ pub fn relocate(sc: &Scenario, subnets: &BTreeMap<String, Ipv4Net>) -> Scenario 
         _ => addr,
     };
     for s in &mut out.segments {
-        s.docker_gateway = shift(&s.name, s.docker_gateway);
+        s.reserved = shift(&s.name, s.reserved);
         if let Some(n) = subnets.get(&s.name) {
             s.subnet = *n;
         }

@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 use crate::lab::{self, RulesetOverride, UpOptions};
 use crate::offline::{self, PlanFormat};
 use crate::report::{self, Format};
-use crate::runtime::Runtime;
+use crate::runtime::docker::DockerBackend;
+use crate::runtime::LabBackend;
 use crate::testrun::{test_scenario, TestOptions};
 use crate::verify::{verify_lab, Report, VerifyOptions};
 use clap::{Parser, Subcommand};
@@ -316,7 +317,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             let sc = load_with(&scenario, &inputs, true)?;
             let name = name.unwrap_or_else(|| lab::fresh_name(&sc.name));
             lab::check_lab_name(&name)?;
-            let rt = Runtime::connect().await?;
+            let rt = DockerBackend::connect().await?;
             let opts = UpOptions {
                 node_binary: lab::default_node_binary()?,
             };
@@ -332,35 +333,36 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             .into())
         }
         Command::Down { lab, all, images } => {
-            let rt = Runtime::connect().await?;
+            let rt = DockerBackend::connect().await?;
             let mut n = match lab {
-                Some(l) => lab::down(&rt, &l).await?,
-                None if all => lab::down_all(&rt).await?,
+                Some(l) => rt.remove_lab(&l).await?,
+                None if all => rt.remove_all().await?,
                 None => 0,
             };
             if images {
-                n += rt.remove_images(&[(lab::LABEL_IMAGE, "")]).await?;
+                n += rt.remove_images().await?;
             }
             Ok(format!("removed {n} objects").into())
         }
         Command::Status { lab } => {
-            let rt = Runtime::connect().await?;
+            let rt = DockerBackend::connect().await?;
             Ok(status(&rt, lab.as_deref()).await?.into())
         }
         Command::Exec { lab, node, command } => {
-            let rt = Runtime::connect().await?;
-            let info = lab::find_lab(&rt, &lab).await?;
+            let rt = DockerBackend::connect().await?;
+            let info = rt.find_lab(&lab).await?;
             let n = info.node(&node).ok_or_else(|| {
                 Error::Input(format!(
                     "lab {lab} has no host or gateway `{node}` (it has: {})",
                     info.nodes.keys().cloned().collect::<Vec<_>>().join(", ")
                 ))
             })?;
-            let pid = n.pid.ok_or_else(|| {
+            let target = n.node.clone().ok_or_else(|| {
                 Error::Environment(format!("{node} of lab {lab} is not running ({})", n.status))
             })?;
+            let backend = rt.clone();
             let status =
-                tokio::task::spawn_blocking(move || crate::netns::exec_interactive(pid, &command))
+                tokio::task::spawn_blocking(move || backend.exec_interactive(&target, &command))
                     .await
                     .map_err(|e| Error::Environment(format!("exec failed: {e}")))??;
             // Like a shell: the command's own status, 128+N for a signal.
@@ -375,7 +377,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         }
         Command::Verify { lab, phase, output } => {
             output.check()?;
-            let rt = Runtime::connect().await?;
+            let rt = DockerBackend::connect().await?;
             let cancel = Cancel::on_signals();
             let before = lab_size(&rt, &lab).await?;
             tracing::debug!("lab {lab}: {before} containers; probing");
@@ -436,7 +438,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                     )));
                 }
             }
-            let rt = Runtime::connect().await?;
+            let rt = DockerBackend::connect().await?;
             let opts = TestOptions {
                 up: UpOptions {
                     node_binary: lab::default_node_binary()?,
@@ -478,8 +480,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
 }
 
 /// How many containers lab `lab` has (running or not).
-async fn lab_size(rt: &Runtime, lab: &str) -> Result<usize> {
-    Ok(rt.containers(&[(lab::LABEL_LAB, lab)]).await?.len())
+async fn lab_size<B: LabBackend>(b: &B, lab: &str) -> Result<usize> {
+    Ok(b.lab_summary(lab).await?.map_or(0, |s| s.nodes + s.others))
 }
 
 fn finish(output: &OutputArgs, reports: &[Report], mut errors: Vec<Error>) -> Outcome {
@@ -506,13 +508,13 @@ fn finish(output: &OutputArgs, reports: &[Report], mut errors: Vec<Error>) -> Ou
     }
 }
 
-async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {
+async fn status<B: LabBackend>(rt: &B, lab: Option<&str>) -> Result<String> {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     match lab {
         None => {
             t.set_header(["lab", "scenario", "running", "containers", "state"]);
-            let labs = lab::list_labs(rt).await?;
+            let labs = rt.list_labs().await?;
             if labs.is_empty() {
                 return Ok("no labs".into());
             }
@@ -532,16 +534,17 @@ async fn status(rt: &Runtime, lab: Option<&str>) -> Result<String> {
             }
         }
         Some(name) => {
-            let summary = lab::lab_summary(rt, name).await?;
+            let summary = rt.lab_summary(name).await?;
             let partial = summary.filter(|s| s.partial()).map(|s| s.describe());
-            let info = match (lab::find_lab(rt, name).await, &partial) {
+            let info = match (rt.find_lab(name).await, &partial) {
                 (Ok(info), _) => info,
-                // Nothing to show but that it is partial.
-                (Err(_), Some(partial)) => return Ok(partial.clone()),
-                (Err(e), None) => return Err(e),
+                // Nothing to show but that it is partial; but a spec that
+                // cannot be read is said as such (exit 3), not as partial.
+                (Err(Error::Input(_)), Some(partial)) => return Ok(partial.clone()),
+                (Err(e), _) => return Err(e),
             };
             let sc = &info.scenario;
-            let health = crate::health::check(&info).await;
+            let health = crate::health::check(rt, &info).await;
             // "ok", or every problem: what `verify` would call path-down.
             let health_of = |node: &str| match health.node(node) {
                 Some(h) if !h.ok() => h

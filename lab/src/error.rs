@@ -4,7 +4,7 @@
 
 use crate::netns::NetnsError;
 use crate::plan::UnknownPhase;
-use crate::runtime::RuntimeError;
+use crate::runtime::docker::RuntimeError;
 use crate::scenario::ScenarioError;
 
 pub const EXIT_VERIFY_FAILED: i32 = 1;

@@ -4,9 +4,19 @@
 //! Pure parts: [`scenario`] (parse, resolve section by section, validate;
 //! the built-in scenarios in [`scenario::builtin`]), [`catalog`],
 //! [`plan`] (the expected matrix), [`render`] and [`nft`] (rule set text),
-//! [`verify::judge`] and [`report`]. Side effects live behind two seams:
-//! [`runtime`] (the Docker engine, the only module that uses bollard) and
-//! [`netns`] (the only one that enters a container's network namespace).
+//! [`verify::judge`] and [`report`], and [`health`]'s comparisons.
+//!
+//! Orchestration, generic over the backend: [`lab`] (up: claim, segments,
+//! nodes, routes and rule sets), [`verify`] (probe, re-check the path,
+//! judge, phases), [`testrun`] (`seglab test`), [`health`] (is every node
+//! on a path as seglab left it).
+//!
+//! Side effects live behind seams: [`runtime::LabBackend`] (a lab's
+//! segments and nodes, finding and removing labs, and running programs and
+//! probes inside a node) with its Docker implementation in
+//! [`runtime::docker`] (the only module that uses bollard) and an
+//! in-memory fake for tests; [`netns`] (the only module that enters a
+//! network namespace, used by the Docker backend); [`probe`] (the sockets).
 
 pub mod addressing;
 pub mod agent;

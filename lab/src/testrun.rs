@@ -5,7 +5,7 @@
 use crate::cancel::Cancel;
 use crate::error::Error;
 use crate::lab::{self, UpOptions};
-use crate::runtime::Runtime;
+use crate::runtime::LabBackend;
 use crate::scenario::Scenario;
 use crate::verify::{verify_lab, Report, VerifyOptions};
 
@@ -30,8 +30,8 @@ pub struct ScenarioRun {
 /// Verifies one scenario in a fresh lab. Never gives up the reports it
 /// has: a phase that cannot be verified, or a teardown that fails, adds an
 /// error beside the reports of the steps before it.
-pub async fn test_scenario(
-    rt: &Runtime,
+pub async fn test_scenario<B: LabBackend>(
+    b: &B,
     sc: &Scenario,
     opts: &TestOptions,
     progress: &dyn Fn(&str),
@@ -44,17 +44,17 @@ pub async fn test_scenario(
         reports: Vec::new(),
         errors: Vec::new(),
     };
-    if let Err(e) = lab::up_or_clean(rt, &name, sc, &opts.up, progress, cancel).await {
+    if let Err(e) = lab::up_or_clean(b, &name, sc, &opts.up, progress, cancel).await {
         out.errors.push(e);
         return out;
     }
     let reports = &mut out.reports;
     let run = async {
         progress("verify base");
-        reports.extend(verify_lab(rt, &name, None, opts.verify).await?);
+        reports.extend(verify_lab(b, &name, None, opts.verify).await?);
         for p in &sc.phases {
             progress(&format!("verify phase {}", p.name));
-            reports.extend(verify_lab(rt, &name, Some(&p.name), opts.verify).await?);
+            reports.extend(verify_lab(b, &name, Some(&p.name), opts.verify).await?);
         }
         Ok::<_, Error>(())
     };
@@ -66,7 +66,7 @@ pub async fn test_scenario(
     out.errors.extend(result.err());
     if !opts.keep || failed && cancel.is_cancelled() {
         progress("down");
-        if let Err(e) = lab::down(rt, &name).await {
+        if let Err(e) = b.remove_lab(&name).await {
             out.errors.push(Error::Context {
                 context: format!("cannot take lab {name} down (seglab down {name} retries)"),
                 source: Box::new(e),

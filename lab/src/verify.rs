@@ -5,11 +5,11 @@
 
 use crate::error::{Error, Result};
 use crate::health::{self, LabHealth, NodeHealth};
-use crate::lab::{self, find_lab, LabInfo};
+use crate::lab;
 use crate::node::{Identity, Proto, CATCHALL_SERVICE};
 use crate::plan::{plan, Cell, Expected, Plan};
-use crate::probe::{probe_from, Observation, Observed, ProbeTarget, Window};
-use crate::runtime::Runtime;
+use crate::probe::{Observation, Observed, ProbeTarget, Window};
+use crate::runtime::{LabBackend, LabInfo, NodeRef, ProbeOptions};
 use crate::scenario::{BlockStyle, Scenario};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -262,8 +262,8 @@ fn unjudgeable(health: &LabHealth, sc: &Scenario, c: &Cell, when: &str) -> Optio
 /// cell whose end host is not running is `host-down`, one whose path
 /// crosses a broken node is `path-down`, and neither is ever probed in vain
 /// or judged on silence.
-async fn probe_cells(
-    rt: &Runtime,
+async fn probe_cells<B: LabBackend>(
+    b: &B,
     lab: &str,
     sc: &Scenario,
     plan: &Plan,
@@ -273,17 +273,17 @@ async fn probe_cells(
     // Before anything is probed: a descriptor limit too low is said plainly.
     let window = Window::shared().map_err(|e| Error::Environment(e.to_string()))?;
     let window = &window;
-    let info = find_lab(rt, lab).await?;
-    let before = health::check(&info).await;
+    let info = b.find_lab(lab).await?;
+    let before = health::check(b, &info).await;
     let mut seen: BTreeMap<usize, Seen> = BTreeMap::new();
-    let mut by_src: BTreeMap<&str, (u32, Vec<ProbeTarget>)> = BTreeMap::new();
+    let mut by_src: BTreeMap<&str, (&NodeRef, Vec<ProbeTarget>)> = BTreeMap::new();
     for &i in which {
         let c = &plan.cells[i];
         if let Some(s) = unjudgeable(&before, sc, c, "") {
             seen.insert(i, s);
             continue;
         }
-        let Some(src_pid) = info.node(&c.src).and_then(|n| n.pid) else {
+        let Some(src_node) = info.node(&c.src).and_then(|n| n.node.as_ref()) else {
             seen.insert(
                 i,
                 not_probed(Observed::HostDown, format!("{} is not running", c.src)),
@@ -296,7 +296,7 @@ async fn probe_cells(
             .address;
         by_src
             .entry(c.src.as_str())
-            .or_insert((src_pid, Vec::new()))
+            .or_insert((src_node, Vec::new()))
             .1
             .push(ProbeTarget {
                 id: i,
@@ -305,9 +305,13 @@ async fn probe_cells(
                 port: c.port,
             });
     }
-    let runs = by_src.into_iter().map(|(src, (pid, targets))| async move {
+    let probe_opts = ProbeOptions {
+        timeout: opts.timeout,
+        concurrency: opts.concurrency,
+    };
+    let runs = by_src.into_iter().map(|(src, (node, targets))| async move {
         let ids: Vec<usize> = targets.iter().map(|t| t.id).collect();
-        match probe_from(pid, targets, opts.timeout, opts.concurrency, window).await {
+        match b.probe(node, targets, probe_opts, window).await {
             Ok(obs) => Ok(obs
                 .into_iter()
                 .map(|o| (o.id, Seen::from(o)))
@@ -328,7 +332,7 @@ async fn probe_cells(
     }
     // A node that broke during the run makes its cells' answers (and above
     // all their silence) meaningless.
-    let mut after = health::check(&find_lab(rt, lab).await?).await;
+    let mut after = health::check(b, &b.find_lab(lab).await?).await;
     after.note_restarts(&before);
     for (&i, s) in seen.iter_mut() {
         if matches!(s.observed, Observed::HostDown | Observed::PathDown) {
@@ -342,8 +346,8 @@ async fn probe_cells(
 }
 
 /// Probes every cell of `plan` in lab `lab` and judges it.
-pub async fn verify_plan(
-    rt: &Runtime,
+pub async fn verify_plan<B: LabBackend>(
+    b: &B,
     lab: &str,
     sc: &Scenario,
     plan: &Plan,
@@ -362,7 +366,7 @@ pub async fn verify_plan(
             sc.block,
         )
     };
-    let mut seen = probe_cells(rt, lab, sc, plan, &all, opts).await?;
+    let mut seen = probe_cells(b, lab, sc, plan, &all, opts).await?;
     let answers: Vec<Duration> = seen
         .values()
         .filter(|s| matches!(s.observed, Observed::Open | Observed::Rejected))
@@ -384,7 +388,7 @@ pub async fn verify_plan(
         .collect();
     if !retry.is_empty() {
         tracing::debug!(cells = retry.len(), "retrying failed probes once");
-        let again = probe_cells(rt, lab, sc, plan, &retry, opts).await?;
+        let again = probe_cells(b, lab, sc, plan, &retry, opts).await?;
         seen.extend(again);
     }
     let mut summary = Summary {
@@ -446,31 +450,31 @@ pub async fn verify_plan(
 
 /// Puts every gateway that a phase touches back on its own rule set, e.g.
 /// after `verify --phase` was interrupted with the phase open.
-pub async fn reset_phase(rt: &Runtime, lab_name: &str, phase: &str) -> Result<()> {
-    let info = find_lab(rt, lab_name).await?;
+pub async fn reset_phase<B: LabBackend>(b: &B, lab_name: &str, phase: &str) -> Result<()> {
+    let info = b.find_lab(lab_name).await?;
     let Some(ph) = info.scenario.phase(phase) else {
         return Ok(());
     };
     let gateways: Vec<&str> = ph.rulesets.iter().map(|r| r.gateway.as_str()).collect();
-    close_on(&info, &gateways, None).await
+    close_on(b, &info, &gateways, None).await
 }
 
 /// Loads a gateway's own rule set from scratch (and seals it).
-async fn reload_base(sc: &Scenario, lab: &str, pid: u32, gateway: &str) -> Result<()> {
-    let base = sc.gateway(gateway).and_then(|g| g.ruleset.as_ref());
-    lab::load_gateway_ruleset(sc, lab, pid, gateway, base).await
-}
-
-fn gateway_pid(info: &LabInfo, g: &str) -> Result<u32> {
-    info.node(g).and_then(|n| n.pid).ok_or_else(|| {
-        Error::Environment(format!("gateway {g} of lab {} is not running", info.name))
-    })
+async fn reload_base<B: LabBackend>(b: &B, sc: &Scenario, lab: &str, node: &NodeRef) -> Result<()> {
+    let base = sc.gateway(&node.name).and_then(|g| g.ruleset.as_ref());
+    lab::load_gateway_ruleset(b, sc, lab, node, base).await
 }
 
 /// Closes a phase on every gateway in `gateways`: with the close file that
-/// `phase` gives the gateway, if any, else by reloading its own rule set. A gateway that fails does not stop the others from closing;
-/// the first error is returned once all were tried.
-async fn close_on(info: &LabInfo, gateways: &[&str], phase: Option<&str>) -> Result<()> {
+/// `phase` gives the gateway, if any, else by reloading its own rule set.
+/// A gateway that fails does not stop the others from closing; the first
+/// error is returned once all were tried.
+async fn close_on<B: LabBackend>(
+    b: &B,
+    info: &LabInfo,
+    gateways: &[&str],
+    phase: Option<&str>,
+) -> Result<()> {
     let sc = &info.scenario;
     let close_file = |g: &str| {
         sc.phase(phase?)?
@@ -483,13 +487,13 @@ async fn close_on(info: &LabInfo, gateways: &[&str], phase: Option<&str>) -> Res
     let mut first_error = None;
     for g in gateways {
         let step = async {
-            let pid = gateway_pid(info, g)?;
+            let node = info.running(g)?;
             match close_file(g) {
                 Some(close) => {
-                    lab::apply_file(sc, &info.name, pid, g, close).await?;
-                    health::seal_node(pid, None).await?;
+                    lab::apply_file(b, sc, &info.name, node, close).await?;
+                    health::seal_node(b, node, None).await?;
                 }
-                None => reload_base(sc, &info.name, pid, g).await?,
+                None => reload_base(b, sc, &info.name, node).await?,
             }
             Ok::<_, Error>(())
         };
@@ -504,14 +508,14 @@ async fn close_on(info: &LabInfo, gateways: &[&str], phase: Option<&str>) -> Res
 /// Gateways that a run killed mid-phase left with the phase open (recorded
 /// in their seal) are put back on their own rule set first; the returned
 /// notes say so in the report.
-async fn close_leftover_phases(info: &LabInfo) -> Result<Vec<String>> {
-    let state = health::check(info).await;
+async fn close_leftover_phases<B: LabBackend>(b: &B, info: &LabInfo) -> Result<Vec<String>> {
+    let state = health::check(b, info).await;
     let open: Vec<(&str, &str)> = state.open_phases();
     if open.is_empty() {
         return Ok(Vec::new());
     }
     let gateways: Vec<&str> = open.iter().map(|(g, _)| *g).collect();
-    close_on(info, &gateways, None).await?;
+    close_on(b, info, &gateways, None).await?;
     let notes = open
         .iter()
         .map(|(g, p)| {
@@ -531,22 +535,22 @@ async fn close_leftover_phases(info: &LabInfo) -> Result<Vec<String>> {
 /// and for a temporary phase verify again that the temporary flows closed.
 /// A phase that is open is recorded in each gateway's seal, so that a run
 /// killed before it could close the phase is found and undone by the next.
-pub async fn verify_lab(
-    rt: &Runtime,
+pub async fn verify_lab<B: LabBackend>(
+    b: &B,
     lab_name: &str,
     phase: Option<&str>,
     opts: VerifyOptions,
 ) -> Result<Vec<Report>> {
-    let info = find_lab(rt, lab_name).await?;
+    let info = b.find_lab(lab_name).await?;
     let sc = &info.scenario;
-    let notes = close_leftover_phases(&info).await?;
+    let notes = close_leftover_phases(b, &info).await?;
     let with_notes = |mut r: Report| {
         r.notes = notes.clone();
         r
     };
     let Some(phase) = phase else {
         let p = plan(sc, None)?;
-        let report = verify_plan(rt, lab_name, sc, &p, "base", opts).await?;
+        let report = verify_plan(b, lab_name, sc, &p, "base", opts).await?;
         return Ok(vec![with_notes(report)]);
     };
     let p = plan(sc, Some(phase))?;
@@ -555,28 +559,28 @@ pub async fn verify_lab(
     let mut opened_on: Vec<&str> = Vec::new();
     for r in &ph.rulesets {
         let step = async {
-            let pid = gateway_pid(&info, &r.gateway)?;
+            let node = info.running(&r.gateway)?;
             // Sealed as open before anything of the phase is loaded, so
             // that a kill at any moment leaves the phase to be found.
-            health::seal_node(pid, Some(phase)).await?;
-            lab::apply_file(sc, lab_name, pid, &r.gateway, &r.open).await?;
-            health::seal_node(pid, Some(phase)).await?;
+            health::seal_node(b, node, Some(phase)).await?;
+            lab::apply_file(b, sc, lab_name, node, &r.open).await?;
+            health::seal_node(b, node, Some(phase)).await?;
             Ok::<_, Error>(())
         };
         if let Err(e) = step.await {
             opened_on.push(r.gateway.as_str());
-            let _ = close_on(&info, &opened_on, None).await;
+            let _ = close_on(b, &info, &opened_on, None).await;
             return Err(e);
         }
         opened_on.push(r.gateway.as_str());
     }
-    let opened = verify_plan(rt, lab_name, sc, &p, phase, opts).await;
-    close_on(&info, &opened_on, Some(phase)).await?;
+    let opened = verify_plan(b, lab_name, sc, &p, phase, opts).await;
+    close_on(b, &info, &opened_on, Some(phase)).await?;
     let mut reports = vec![with_notes(opened?)];
     if ph.temporary {
         let base = plan(sc, None)?;
         let label = format!("{phase} (closed)");
-        reports.push(verify_plan(rt, lab_name, sc, &base, &label, opts).await?);
+        reports.push(verify_plan(b, lab_name, sc, &base, &label, opts).await?);
     }
     Ok(reports)
 }

@@ -182,7 +182,11 @@ pub struct ParseError(String);
 /// Reads the output of `ip -j -4 -batch -` with `addr show` and `route
 /// show` (two JSON arrays, one after the other) and of
 /// `nft -j -s list ruleset`.
-pub fn parse_found(ip_batch: &str, nft_listing: &str) -> Result<Found, ParseError> {
+pub fn parse_found(
+    ip_batch: &str,
+    nft_listing: &str,
+    platform_prefix: &str,
+) -> Result<Found, ParseError> {
     let mut docs = serde_json::Deserializer::from_str(ip_batch).into_iter::<serde_json::Value>();
     let mut next = |what: &str| {
         docs.next()
@@ -219,7 +223,8 @@ pub fn parse_found(ip_batch: &str, nft_listing: &str) -> Result<Found, ParseErro
     Ok(Found {
         addresses,
         routes,
-        digest: seal::digest(nft_listing).map_err(|e| ParseError(e.to_string()))?,
+        digest: seal::digest(nft_listing, platform_prefix)
+            .map_err(|e| ParseError(e.to_string()))?,
         seal: seal::read(nft_listing).map_err(|e| ParseError(e.to_string()))?,
     })
 }
@@ -236,7 +241,7 @@ mod tests {
     const NFT: &str = r#"{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"table": {"family": "inet", "name": "filter", "handle": 2}}, {"chain": {"family": "inet", "table": "filter", "name": "forward", "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}}]}"#;
 
     fn sealed(nft: &str) -> String {
-        let d = seal::digest(nft).unwrap();
+        let d = seal::digest(nft, "DOCKER_").unwrap();
         nft.replace(
             "]}",
             &format!(
@@ -260,7 +265,7 @@ mod tests {
 
     #[test]
     fn a_sound_gateway_has_no_problems() {
-        let found = parse_found(IP, &sealed(NFT)).unwrap();
+        let found = parse_found(IP, &sealed(NFT), "DOCKER_").unwrap();
         assert_eq!(found.addresses.len(), 3);
         assert_eq!(compare(&expect(), &found), vec![]);
     }
@@ -270,7 +275,7 @@ mod tests {
         // After `docker restart`: Docker's addresses are back, nothing else.
         let ip = IP.lines().next().unwrap().to_string()
             + "\n[{\"dst\":\"198.18.31.0/24\",\"dev\":\"eth0\"},{\"dst\":\"198.18.32.0/24\",\"dev\":\"eth1\"}]\n";
-        let found = parse_found(&ip, r#"{"nftables": [{"metainfo": {}}]}"#).unwrap();
+        let found = parse_found(&ip, r#"{"nftables": [{"metainfo": {}}]}"#, "DOCKER_").unwrap();
         let problems = compare(&expect(), &found);
         assert_eq!(
             problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
@@ -285,7 +290,7 @@ mod tests {
     fn a_changed_rule_set_and_a_lost_segment_are_named() {
         let listing = sealed(NFT).replace("\"drop\"", "\"accept\"");
         let ip = IP.replace("198.18.31.1", "10.9.9.9");
-        let problems = compare(&expect(), &parse_found(&ip, &listing).unwrap());
+        let problems = compare(&expect(), &parse_found(&ip, &listing, "DOCKER_").unwrap());
         assert_eq!(
             problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             vec![
@@ -302,7 +307,7 @@ mod tests {
         assert_eq!(e.routes.len(), 1);
         assert_eq!(e.routes[0].0.prefix_len(), 0);
         let ip = "[]\n[{\"dst\":\"default\",\"gateway\":\"198.18.31.1\",\"dev\":\"eth0\"}]\n";
-        let found = parse_found(ip, &sealed(NFT)).unwrap();
+        let found = parse_found(ip, &sealed(NFT), "DOCKER_").unwrap();
         assert_eq!(
             found.routes,
             vec![(Ipv4Net::default(), Some("198.18.31.1".parse().unwrap()))]
@@ -313,8 +318,8 @@ mod tests {
 
     #[test]
     fn unreadable_output_is_an_error() {
-        assert!(parse_found("", NFT).is_err());
-        assert!(parse_found("[]\n", NFT).is_err());
-        assert!(parse_found(IP, "nope").is_err());
+        assert!(parse_found("", NFT, "DOCKER_").is_err());
+        assert!(parse_found("[]\n", NFT, "DOCKER_").is_err());
+        assert!(parse_found(IP, "nope", "DOCKER_").is_err());
     }
 }

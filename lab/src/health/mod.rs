@@ -12,9 +12,9 @@ pub mod seal;
 
 pub use expect::Problem;
 
-use crate::lab::{LabInfo, NodeInfo};
-use crate::netns::{self, NetnsError};
+use crate::netns::NetnsError;
 use crate::node::NodeKind;
+use crate::runtime::{LabBackend, LabInfo, NodeInfo, NodeRef};
 use crate::scenario::{topology, Scenario};
 use expect::{Expectation, Found};
 use futures_util::{stream, StreamExt};
@@ -32,11 +32,11 @@ pub struct NodeHealth {
     pub problems: Vec<Problem>,
     /// A phase recorded open in the node (an interrupted `verify --phase`).
     pub open_phase: Option<String>,
-    /// The PID seglab entered the node's namespace by: a node whose PID
-    /// differs between two checks was restarted in between, whatever its
-    /// state looks like now.
+    /// How the node was reached: a node reached another way (another PID)
+    /// at the next check was restarted in between, whatever its state
+    /// looks like now.
     #[serde(skip)]
-    pub pid: Option<u32>,
+    pub reached: Option<NodeRef>,
 }
 
 impl NodeHealth {
@@ -85,15 +85,16 @@ impl LabHealth {
         (!broken.is_empty()).then(|| broken.join("; "))
     }
 
-    /// Nodes that were restarted between `earlier` and this check: their
-    /// PID changed. (A PID is only reused once its process is gone, so the
-    /// namespace seglab entered between the two checks was the node's.)
+    /// Nodes that were restarted between `earlier` and this check: they are
+    /// reached another way (their PID changed). A PID is only reused once
+    /// its process is gone, so the namespace seglab entered between two
+    /// checks that agree was the node's.
     pub fn restarted_since(&self, earlier: &LabHealth) -> Vec<&str> {
         self.nodes
             .values()
             .filter(|n| {
-                let before = earlier.node(&n.name).and_then(|h| h.pid);
-                before.is_some() && n.pid.is_some() && before != n.pid
+                let before = earlier.node(&n.name).and_then(|h| h.reached.as_ref());
+                before.is_some() && n.reached.is_some() && before != n.reached.as_ref()
             })
             .map(|n| n.name.as_str())
             .collect()
@@ -124,7 +125,7 @@ impl LabHealth {
 }
 
 /// Checks every gateway and host of the lab's scenario.
-pub async fn check(info: &LabInfo) -> LabHealth {
+pub async fn check<B: LabBackend>(b: &B, info: &LabInfo) -> LabHealth {
     let sc = &info.scenario;
     let names = sc
         .gateways
@@ -132,7 +133,7 @@ pub async fn check(info: &LabInfo) -> LabHealth {
         .map(|g| (g.name.as_str(), NodeKind::Gateway))
         .chain(sc.hosts.iter().map(|h| (h.name.as_str(), NodeKind::Host)));
     let nodes = stream::iter(names)
-        .map(|(name, kind)| check_node(sc, name, kind, info.node(name)))
+        .map(|(name, kind)| check_node(b, sc, name, kind, info.node(name)))
         .buffer_unordered(PARALLEL)
         .map(|h| (h.name.clone(), h))
         .collect()
@@ -140,7 +141,8 @@ pub async fn check(info: &LabInfo) -> LabHealth {
     LabHealth { nodes }
 }
 
-async fn check_node(
+async fn check_node<B: LabBackend>(
+    b: &B,
     sc: &Scenario,
     name: &str,
     kind: NodeKind,
@@ -151,17 +153,17 @@ async fn check_node(
         kind,
         problems: Vec::new(),
         open_phase: None,
-        pid: None,
+        reached: None,
     };
-    let pid = match node {
+    let reached = match node {
         None => {
             health.problems.push(Problem::NotRunning {
                 state: "its container is gone".into(),
             });
             return health;
         }
-        Some(n) => match n.pid.filter(|_| n.running) {
-            Some(pid) => pid,
+        Some(n) => match n.node.as_ref().filter(|_| n.running) {
+            Some(r) => r,
             None => {
                 health.problems.push(Problem::NotRunning {
                     state: n.status.clone(),
@@ -170,9 +172,9 @@ async fn check_node(
             }
         },
     };
-    health.pid = Some(pid);
+    health.reached = Some(reached.clone());
     let expectation = Expectation::of(sc, name).expect("the node is in the scenario");
-    match look_inside(pid).await {
+    match look_inside(b, reached).await {
         Ok(found) => {
             health.problems = expect::compare(&expectation, &found);
             health.open_phase = found.seal.and_then(|s| s.phase);
@@ -188,47 +190,54 @@ async fn check_node(
     health
 }
 
-/// Addresses, routes and rule set inside the namespace of `pid`.
-async fn look_inside(pid: u32) -> Result<Found, NetnsError> {
-    let ip = netns::run(
-        pid,
+/// Addresses, routes and rule set inside a node.
+async fn look_inside<B: LabBackend>(b: &B, node: &NodeRef) -> Result<Found, NetnsError> {
+    let ip = b.run(
+        node,
         "ip",
         &["-j", "-4", "-batch", "-"],
         Some(b"addr show\nroute show\n".to_vec()),
     );
-    let nft = netns::run(pid, "nft", &["-j", "-s", "list", "ruleset"], None);
-    let (ip, nft) = tokio::join!(ip, nft);
+    let (ip, nft) = tokio::join!(ip, listing(b, node));
     let (ip, nft) = (ip?, nft?);
     expect::parse_found(
         &String::from_utf8_lossy(&ip.stdout),
-        &String::from_utf8_lossy(&nft.stdout),
+        &nft,
+        b.platform_chain_prefix(),
     )
-    .map_err(|e| NetnsError::Io {
-        pid,
-        context: "cannot read the node's state".into(),
-        source: std::io::Error::other(e.to_string()),
-    })
+    .map_err(|e| unreadable(node, "cannot read the node's state", e.to_string()))
 }
 
-/// `nft -j -s list ruleset` inside the namespace of `pid`.
-pub async fn listing(pid: u32) -> Result<String, NetnsError> {
-    let out = netns::run(pid, "nft", &["-j", "-s", "list", "ruleset"], None).await?;
+fn unreadable(node: &NodeRef, context: &str, why: String) -> NetnsError {
+    NetnsError::Io {
+        pid: 0,
+        context: format!("{context} ({})", node.name),
+        source: std::io::Error::other(why),
+    }
+}
+
+/// `nft -j -s list ruleset` inside a node.
+pub async fn listing<B: LabBackend>(b: &B, node: &NodeRef) -> Result<String, NetnsError> {
+    let out = b
+        .run(node, "nft", &["-j", "-s", "list", "ruleset"], None)
+        .await?;
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Records what is loaded in the node now as what seglab loaded, with the
 /// phase that is open (`None`: the node's own rule set).
-pub async fn seal_node(pid: u32, phase: Option<&str>) -> Result<(), NetnsError> {
-    let digest = seal::digest(&listing(pid).await?).map_err(|e| NetnsError::Io {
-        pid,
-        context: "cannot read the rule set to seal it".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?;
+pub async fn seal_node<B: LabBackend>(
+    b: &B,
+    node: &NodeRef,
+    phase: Option<&str>,
+) -> Result<(), NetnsError> {
+    let digest = seal::digest(&listing(b, node).await?, b.platform_chain_prefix())
+        .map_err(|e| unreadable(node, "cannot read the rule set to seal it", e.to_string()))?;
     let s = Seal {
         digest,
         phase: phase.map(str::to_string),
     };
-    netns::nft_apply(pid, &seal::seal_commands(&s)).await
+    crate::lab::nft_apply(b, node, &seal::seal_commands(&s)).await
 }
 
 #[cfg(test)]
@@ -241,7 +250,10 @@ mod tests {
             kind: NodeKind::Gateway,
             problems: Vec::new(),
             open_phase: None,
-            pid,
+            reached: pid.map(|pid| NodeRef {
+                name: name.into(),
+                place: crate::runtime::NodePlace::Local { pid },
+            }),
         }
     }
 

@@ -56,16 +56,17 @@ fn table_of(obj: &Value) -> Option<(String, String)> {
     ))
 }
 
-/// Docker's tables in a container (its embedded DNS keeps NAT rules there,
-/// in chains named `DOCKER_*`): not seglab's, never reset, never sealed.
-fn docker_tables(objs: &[Value]) -> Vec<(String, String)> {
+/// The platform's tables in a node (Docker's embedded DNS keeps NAT rules
+/// there, in chains named `DOCKER_*`): a table with a chain whose name
+/// starts with `prefix`. Not seglab's: never reset, never sealed.
+fn platform_tables(objs: &[Value], prefix: &str) -> Vec<(String, String)> {
     objs.iter()
         .filter_map(|o| {
             let chain = o.get("chain")?;
             chain
                 .get("name")?
                 .as_str()?
-                .starts_with("DOCKER_")
+                .starts_with(prefix)
                 .then(|| table_of(o))?
         })
         .collect()
@@ -83,12 +84,13 @@ fn strip_handles(v: &mut Value) {
 }
 
 /// A digest of a node's rule set from `nft -j -s list ruleset` (stateless:
-/// no counters), leaving out Docker's tables and seglab's seal, and the
-/// handles the kernel numbers objects with. The same rules give the same
-/// digest however they were loaded.
-pub fn digest(listing: &str) -> Result<String, ListingError> {
+/// no counters), leaving out the platform's tables (see
+/// [`platform_tables`]), seglab's seal, and the handles the kernel numbers
+/// objects with. The same rules give the same digest however they were
+/// loaded.
+pub fn digest(listing: &str, platform_prefix: &str) -> Result<String, ListingError> {
     let objs = objects(listing)?;
-    let docker = docker_tables(&objs);
+    let docker = platform_tables(&objs, platform_prefix);
     let mut kept: Vec<Value> = objs
         .into_iter()
         .filter(|o| o.get("metainfo").is_none())
@@ -130,10 +132,10 @@ fn parse_comment(c: &str) -> Option<Seal> {
     })
 }
 
-/// Tables other than Docker's in a listing: what a reset deletes.
-pub fn tables_to_reset(listing: &str) -> Result<Vec<String>, ListingError> {
+/// Tables other than the platform's in a listing: what a reset deletes.
+pub fn tables_to_reset(listing: &str, platform_prefix: &str) -> Result<Vec<String>, ListingError> {
     let objs = objects(listing)?;
-    let docker = docker_tables(&objs);
+    let docker = platform_tables(&objs, platform_prefix);
     Ok(objs
         .iter()
         .filter(|o| o.get("table").is_some())
@@ -193,18 +195,35 @@ mod tests {
 
     #[test]
     fn the_digest_ignores_dockers_tables_the_seal_and_handles() {
-        let d = digest(LISTING).unwrap();
+        let d = digest(LISTING, "DOCKER_").unwrap();
         assert_eq!(d.len(), 16);
-        assert_eq!(digest(&without(LISTING, "seglab_state")).unwrap(), d);
-        assert_eq!(digest(&without(LISTING, "127.0.0.11")).unwrap(), d);
         assert_eq!(
-            digest(&LISTING.replace("\"handle\": 2", "\"handle\": 7")).unwrap(),
+            digest(&without(LISTING, "seglab_state"), "DOCKER_").unwrap(),
+            d
+        );
+        assert_eq!(
+            digest(&without(LISTING, "127.0.0.11"), "DOCKER_").unwrap(),
+            d
+        );
+        assert_eq!(
+            digest(
+                &LISTING.replace("\"handle\": 2", "\"handle\": 7"),
+                "DOCKER_"
+            )
+            .unwrap(),
             d
         );
         // A rule of the rule set under test does count.
-        assert_ne!(digest(&without(LISTING, "established")).unwrap(), d);
         assert_ne!(
-            digest(&LISTING.replace("\"policy\": \"drop\"", "\"policy\": \"accept\"")).unwrap(),
+            digest(&without(LISTING, "established"), "DOCKER_").unwrap(),
+            d
+        );
+        assert_ne!(
+            digest(
+                &LISTING.replace("\"policy\": \"drop\"", "\"policy\": \"accept\""),
+                "DOCKER_"
+            )
+            .unwrap(),
             d
         );
     }
@@ -212,7 +231,7 @@ mod tests {
     #[test]
     fn a_reset_spares_dockers_tables_only() {
         assert_eq!(
-            tables_to_reset(LISTING).unwrap(),
+            tables_to_reset(LISTING, "DOCKER_").unwrap(),
             vec!["inet filter", "inet seglab_state"]
         );
     }
@@ -236,6 +255,6 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_seal() {
         assert!(read("not json").is_err());
-        assert!(digest("{}").is_err());
+        assert!(digest("{}", "DOCKER_").is_err());
     }
 }

@@ -88,9 +88,11 @@ pub struct Segment {
     pub transit: bool,
     /// The gateway that hosts of this segment use as their default route.
     pub router: Option<String>,
-    /// Docker reserves one address per network as "its" gateway; with
-    /// `inhibit_ipv4` nobody holds it, so we park it at the end of the range.
-    pub docker_gateway: Ipv4Addr,
+    /// The address the platform keeps for itself on this segment, which no
+    /// node takes: a container network reserves one as "its" gateway (with
+    /// Docker's `inhibit_ipv4` nobody holds it). Parked at the end of the
+    /// range, away from the addresses nodes get.
+    pub reserved: Ipv4Addr,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

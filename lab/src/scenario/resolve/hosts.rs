@@ -136,7 +136,7 @@ fn fixed_address(
                 format!("hosts[{i}].address"),
                 format!("{ip} is outside segment `{}` ({})", s.name, s.subnet),
             );
-        } else if ip == s.subnet.network() || ip == s.subnet.broadcast() || ip == s.docker_gateway {
+        } else if ip == s.subnet.network() || ip == s.subnet.broadcast() || ip == s.reserved {
             d.push(at(a), format!("hosts[{i}].address"), format!("{ip} is reserved in {} (network, broadcast, or the address Docker keeps for itself)", s.subnet));
         } else if !used.insert(ip) {
             d.push(
@@ -155,5 +155,5 @@ fn free_address(seg: &Segment, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
     let size = 1u32 << (32 - seg.subnet.prefix_len());
     (FIRST_HOST_OFFSET.min(size / 2)..size - 2)
         .map(|o| nth(&seg.subnet, o))
-        .find(|ip| *ip != seg.docker_gateway && !used.contains(ip))
+        .find(|ip| *ip != seg.reserved && !used.contains(ip))
 }

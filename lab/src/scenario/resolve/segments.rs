@@ -46,7 +46,7 @@ pub(super) fn resolve(d: &mut Diagnostics, raw: &S<Vec<RawSegment>>) -> Vec<Segm
             subnet,
             transit: s.transit,
             router: None,
-            docker_gateway: Ipv4Addr::from(u32::from(subnet.broadcast()) - 1),
+            reserved: Ipv4Addr::from(u32::from(subnet.broadcast()) - 1),
         });
     }
     if raw.value.is_empty() {

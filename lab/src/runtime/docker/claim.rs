@@ -7,9 +7,9 @@
 //! winner's lab. The claim stays for the lab's lifetime (it also makes a
 //! lab that `up` left half-made visible) and goes with `down`, by label.
 
-use super::{labels, LABEL_LAB};
+use super::engine::{ContainerSpec, Engine, RuntimeError};
+use super::nodes::{labels, LABEL_LAB};
 use crate::error::{Error, Result};
-use crate::runtime::{ContainerSpec, Runtime, RuntimeError};
 use crate::scenario::Scenario;
 
 /// Marks the claim container (it is neither a host nor a gateway).
@@ -31,7 +31,7 @@ pub(super) fn already_exists(lab: &str) -> Error {
 /// Claims `lab` for this run; `Error::Input` "already exists" when another
 /// run holds it, or when objects of a lab by that name are still there
 /// (say, one being taken down right now). Returns the claim's id.
-pub(super) async fn claim(rt: &Runtime, lab: &str, sc: &Scenario, image: &str) -> Result<String> {
+pub(super) async fn claim(rt: &Engine, lab: &str, sc: &Scenario, image: &str) -> Result<String> {
     let spec = ContainerSpec {
         name: claim_name(lab),
         hostname: "claim".into(),
@@ -60,8 +60,8 @@ pub(super) async fn claim(rt: &Runtime, lab: &str, sc: &Scenario, image: &str) -
 
 #[cfg(test)]
 mod tests {
+    use super::super::engine::ContextFile;
     use super::*;
-    use crate::runtime::ContextFile;
     use std::collections::HashMap;
 
     /// Against the real engine, without the check `up` makes first: the
@@ -69,7 +69,7 @@ mod tests {
     /// (removing its own claim again) when objects of the lab exist.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn of_two_claims_at_once_exactly_one_wins() {
-        let rt = Runtime::connect().await.expect("a Docker engine");
+        let rt = Engine::connect().await.expect("a Docker engine");
         let lab = format!("claim-test-{}", std::process::id());
         let sc = crate::scenario::load("scenario-2").unwrap();
         let image_label = ("io.seglab.test-image", lab.as_str());
@@ -95,7 +95,7 @@ mod tests {
             let (a, b) = tokio::join!(claim(&rt, &lab, &sc, &image), claim(&rt, &lab, &sc, &image));
             let claims = rt.containers(&[(LABEL_LAB, &lab)]).await.unwrap().len();
             // A stray object of the lab: a fresh claim is refused.
-            super::super::down(&rt, &lab).await.unwrap();
+            super::super::teardown::down(&rt, &lab).await.unwrap();
             let stray = ContainerSpec {
                 name: format!("seglab-{lab}-stray"),
                 image: image.clone(),
@@ -114,7 +114,7 @@ mod tests {
             (a, b, claims, c, left)
         }
         .await;
-        let cleaned = super::super::down(&rt, &lab).await;
+        let cleaned = super::super::teardown::down(&rt, &lab).await;
         let images = rt.remove_images(&[image_label]).await;
 
         let (a, b, claims, c, left) = outcome;

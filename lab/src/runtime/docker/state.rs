@@ -2,41 +2,16 @@
 //! their state, and the scenario it was built from (kept in a label, so
 //! `verify` and `status` need none of the original files).
 
-use super::{LABEL_GATEWAY, LABEL_HOST, LABEL_LAB, LABEL_SCENARIO, LABEL_SPEC};
+use super::engine::{ContainerInfo, Engine, NetworkInfo};
+use super::nodes::{LABEL_GATEWAY, LABEL_HOST, LABEL_LAB, LABEL_SCENARIO, LABEL_SPEC};
 use crate::error::{Error, Result};
 use crate::node::NodeKind;
-use crate::runtime::{ContainerInfo, NetworkInfo, Runtime};
+use crate::runtime::{LabInfo, LabSummary, NodeInfo, NodePlace, NodeRef};
 use crate::scenario::Scenario;
 use std::collections::{BTreeMap, HashMap};
 
-/// One container of a lab.
-#[derive(Debug, Clone)]
-pub struct NodeInfo {
-    pub name: String,
-    pub kind: NodeKind,
-    pub container_id: String,
-    pub running: bool,
-    /// Docker's state word (`running`, `exited`, ...).
-    pub status: String,
-    pub pid: Option<u32>,
-}
-
-/// A lab as found on the engine.
-#[derive(Debug, Clone)]
-pub struct LabInfo {
-    pub name: String,
-    pub scenario: Scenario,
-    pub nodes: BTreeMap<String, NodeInfo>,
-}
-
-impl LabInfo {
-    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
-        self.nodes.get(name)
-    }
-}
-
 /// Looks a lab up by name; an unknown lab is bad input (exit 2).
-pub async fn find_lab(rt: &Runtime, lab: &str) -> Result<LabInfo> {
+pub(super) async fn find_lab(rt: &Engine, lab: &str) -> Result<LabInfo> {
     let containers = rt.containers(&[(LABEL_LAB, lab)]).await?;
     let mut scenario: Option<Scenario> = None;
     let mut unreadable = None;
@@ -60,12 +35,15 @@ pub async fn find_lab(rt: &Runtime, lab: &str) -> Result<LabInfo> {
         nodes.insert(
             name.clone(),
             NodeInfo {
+                node: c.pid.filter(|_| c.running).map(|pid| NodeRef {
+                    name: name.clone(),
+                    place: NodePlace::Local { pid },
+                }),
                 name,
                 kind,
-                container_id: c.id.clone(),
+                id: c.id.clone(),
                 running: c.running,
                 status: c.status.clone(),
-                pid: if c.running { c.pid } else { None },
             },
         );
     }
@@ -86,47 +64,6 @@ pub async fn find_lab(rt: &Runtime, lab: &str) -> Result<LabInfo> {
                 "no lab named `{lab}` on this Docker engine (seglab status lists them)"
             ))),
         },
-    }
-}
-
-/// A lab as `status` lists it, counted from everything that carries its
-/// label, so that a lab `up` left half-made (killed before its first node,
-/// or with networks only) shows too.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LabSummary {
-    pub name: String,
-    pub scenario: String,
-    /// Node containers (hosts and gateways) running, and in all.
-    pub running: usize,
-    pub nodes: usize,
-    /// How many nodes the lab's scenario has, if a node carries it.
-    pub expected: Option<usize>,
-    /// Containers that are no node (the lab's claim, strays).
-    pub others: usize,
-    pub networks: usize,
-}
-
-impl LabSummary {
-    /// True when nodes of the lab are missing, or no node carries its
-    /// scenario: an `up` that was killed (or is still at work).
-    pub fn partial(&self) -> bool {
-        self.expected.is_none_or(|e| self.nodes < e)
-    }
-
-    /// One line: why the lab is partial and how to remove it.
-    pub fn describe(&self) -> String {
-        let nodes = match self.expected {
-            Some(e) => format!("{} of its {e} nodes", self.nodes),
-            None => format!("{} nodes and no scenario", self.nodes),
-        };
-        let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-        format!(
-            "lab {name} is partial: {nodes}, {}, {} \
-             (an `up` was killed, or is still at work); seglab down {name} removes it",
-            count(self.others, "other container"),
-            count(self.networks, "network"),
-            name = self.name,
-        )
     }
 }
 
@@ -179,14 +116,14 @@ fn summarize(containers: &[ContainerInfo], networks: &[NetworkInfo]) -> Vec<LabS
 }
 
 /// Every lab on the engine, partial ones included.
-pub async fn list_labs(rt: &Runtime) -> Result<Vec<LabSummary>> {
+pub(super) async fn list_labs(rt: &Engine) -> Result<Vec<LabSummary>> {
     let containers = rt.containers(&[(LABEL_LAB, "")]).await?;
     let networks = rt.networks(&[(LABEL_LAB, "")]).await?;
     Ok(summarize(&containers, &networks))
 }
 
 /// One lab's summary; None when nothing carries its label.
-pub async fn lab_summary(rt: &Runtime, lab: &str) -> Result<Option<LabSummary>> {
+pub(super) async fn lab_summary(rt: &Engine, lab: &str) -> Result<Option<LabSummary>> {
     let containers = rt.containers(&[(LABEL_LAB, lab)]).await?;
     let networks = rt.networks(&[(LABEL_LAB, lab)]).await?;
     Ok(summarize(&containers, &networks).into_iter().next())
@@ -194,8 +131,8 @@ pub async fn lab_summary(rt: &Runtime, lab: &str) -> Result<Option<LabSummary>> 
 
 #[cfg(test)]
 mod tests {
+    use super::super::claim::LABEL_CLAIM;
     use super::*;
-    use crate::lab::LABEL_CLAIM;
 
     fn labelled(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs

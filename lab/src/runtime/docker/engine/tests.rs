@@ -3,6 +3,7 @@
 //! labelled when dropped, even when the test panics. Subnets come from
 //! 198.19.(200 + pid % 50).0/24, one /27 per test.
 
+use super::image::{context_tar, split_reference};
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,7 +13,7 @@ const SLEEPER_ENV: &str = "SEGLAB_RT_SLEEPER";
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 struct Fixture {
-    rt: Runtime,
+    rt: Engine,
     lab: String,
     slot: u8,
 }
@@ -22,7 +23,7 @@ impl Fixture {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         assert!(n < 8, "one /27 per test: at most 8 fixtures per process");
         Fixture {
-            rt: Runtime::connect().await.expect("Docker engine"),
+            rt: Engine::connect().await.expect("Docker engine"),
             lab: format!("rt-test-{}-{n}", std::process::id()),
             slot: n as u8,
         }
@@ -113,7 +114,7 @@ impl Drop for Fixture {
 }
 
 async fn cleanup(lab: &str) -> Result<(), RuntimeError> {
-    let rt = Runtime::connect().await?;
+    let rt = Engine::connect().await?;
     let filter = [(LAB_LABEL, lab)];
     for c in rt.containers(&filter).await? {
         rt.remove_container(&c.id).await?;
@@ -203,7 +204,7 @@ fn context_tar_holds_files_with_modes() {
 
 #[tokio::test]
 async fn missing_engine_is_reported_with_where_it_was_looked_for() {
-    let err = Runtime::connect_to("unix:///nonexistent/seglab/docker.sock", String::new())
+    let err = Engine::connect_to("unix:///nonexistent/seglab/docker.sock", String::new())
         .await
         .unwrap_err();
     assert!(
@@ -226,7 +227,7 @@ async fn images_build_once_race_safely_and_are_removed_by_label() {
     let hash = context_hash(&files);
 
     // Two builders of the same content at once, each with its own connection.
-    let other = Runtime::connect().await.unwrap();
+    let other = Engine::connect().await.unwrap();
     let started = Instant::now();
     let labels = fx.labels();
     let (a, b) = tokio::join!(
@@ -551,7 +552,7 @@ async fn running_containers_log_report_pid_and_die_on_kill() {
 
     let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
     let dockerfile = "FROM scratch\nCOPY t /t\nENTRYPOINT [\"/t\", \"--exact\", \
-                      \"runtime::tests::sleeper\", \"--ignored\", \"--nocapture\", \
+                      \"runtime::docker::engine::tests::sleeper\", \"--ignored\", \"--nocapture\", \
                       \"--test-threads=1\"]\n";
     let files = vec![
         ContextFile {
