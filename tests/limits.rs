@@ -1,7 +1,7 @@
 //! Probing stays within the open-file limit: `verify` under `ulimit -n 256`
-//! (and 512) gives the verdicts it gives without a limit, with no `error` cell
-//! hang, and a limit too low to probe at all is an environment error (exit
-//! 3) that says so, before anything is probed.
+//! (and 512) gives the verdicts it gives without a limit, with no `error`
+//! cell and no hang, and a limit too low to probe at all is an environment
+//! error (exit 3) that says so, before anything is probed.
 
 mod common;
 
