@@ -13,8 +13,9 @@
 //!
 //! The window is sized once, the first time it is needed: the soft
 //! `RLIMIT_NOFILE` is raised to the hard limit, the descriptors already
-//! open are counted, and [`RESERVE`] is kept for everything else seglab opens
-//! meanwhile (Docker connections, `nft` and `ip` children and their pipes).
+//! open are counted, and a [`reserve`] is kept for everything else seglab
+//! opens meanwhile (Docker connections, `nft` and `ip` children and their
+//! pipes, another lab's `up` during `seglab test`).
 
 use std::sync::{Arc, OnceLock};
 
@@ -27,10 +28,17 @@ pub const PER_PROBE: u64 = 1;
 /// Descriptors one source thread holds: the namespace it enters, its
 /// runtime's epoll instance and eventfd, and one spare.
 pub const PER_SOURCE: u64 = 4;
-/// Descriptors kept for the rest of seglab while probes run: Docker
-/// connections, `nft`/`ip` children (three pipes each, plus the exec pipe),
-/// log output, and a second verification's own set-up.
+/// Descriptors kept for the rest of seglab while probes run, at least:
+/// Docker connections, `nft`/`ip` children (three pipes each, plus the exec
+/// pipe), log output, and a second verification's own set-up.
 pub const RESERVE: u64 = 64;
+
+/// What is kept for the rest of seglab under `limit`: [`RESERVE`], or an
+/// eighth of a large limit, since `seglab test` may bring one lab up (a
+/// child per node at once) while it probes another.
+pub fn reserve(limit: u64) -> u64 {
+    RESERVE.max(limit / 8)
+}
 /// Fewer probes in flight than this is not worth running: a lab would take
 /// minutes to verify. Below it the limit is an environment error.
 pub const MIN_PROBES: u64 = 8;
@@ -54,27 +62,30 @@ pub struct Size {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "the open-file limit (ulimit -n) is {limit}, too low to probe: {open} descriptors are \
-     open, seglab keeps {RESERVE} for Docker, nft and ip, and probing needs at least {needed} \
+     open, seglab keeps {reserve} for Docker, nft and ip, and probing needs at least {needed} \
      in all; raise it (ulimit -n 256 or more)"
 )]
 pub struct TooFewDescriptors {
     pub limit: u64,
     pub open: u64,
+    pub reserve: u64,
     pub needed: u64,
 }
 
 /// Sizes the window (pure): `limit` descriptors in all, `open` already
 /// open, up to `sources` source threads wanted.
 pub fn size(limit: u64, open: u64, sources: u64) -> Result<Size, TooFewDescriptors> {
-    let needed = open + RESERVE + PER_SOURCE + MIN_PROBES * PER_PROBE;
+    let reserve = reserve(limit);
+    let needed = open + reserve + PER_SOURCE + MIN_PROBES * PER_PROBE;
     if limit < needed {
         return Err(TooFewDescriptors {
             limit,
             open,
+            reserve,
             needed,
         });
     }
-    let free = limit - open - RESERVE;
+    let free = limit - open - reserve;
     // Sources may take at most an eighth of what is free: the probes are
     // the work, and a few sources keep a small window full.
     let sources = sources
@@ -178,7 +189,7 @@ mod tests {
         assert_eq!(s.sources, MAX_SOURCES as usize);
         assert_eq!(
             s.probes,
-            (20_000 - 12 - RESERVE - MAX_SOURCES * PER_SOURCE) as usize
+            (20_000 - 12 - 2_500 - MAX_SOURCES * PER_SOURCE) as usize
         );
         let s = size(1 << 20, 12, MAX_SOURCES).unwrap();
         assert_eq!(s.probes, MAX_PROBES as usize);
@@ -194,7 +205,7 @@ mod tests {
                         continue;
                     };
                     let used = open
-                        + RESERVE
+                        + reserve(limit)
                         + s.sources as u64 * PER_SOURCE
                         + s.probes as u64 * PER_PROBE;
                     assert!(used <= limit, "{limit} {open} {sources}: {s:?}");
@@ -229,6 +240,7 @@ mod tests {
             TooFewDescriptors {
                 limit: 32,
                 open: 10,
+                reserve: RESERVE,
                 needed: 10 + RESERVE + PER_SOURCE + MIN_PROBES
             }
         );
