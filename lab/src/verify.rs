@@ -267,12 +267,17 @@ async fn probe_cells<B: LabBackend>(
     plan: &Plan,
     which: &[usize],
     opts: VerifyOptions,
-) -> Result<BTreeMap<usize, Seen>> {
+    earlier: Option<LabHealth>,
+) -> Result<(BTreeMap<usize, Seen>, LabHealth)> {
     // Before anything is probed: a descriptor limit too low is said plainly.
     let window = Window::shared().map_err(|e| Error::Environment(e.to_string()))?;
     let window = &window;
     let info = b.find_lab(lab).await?;
-    let before = health::check(b, &info).await;
+    // A round right after another starts from that round's last check.
+    let before = match earlier {
+        Some(h) => h,
+        None => health::check(b, &info).await,
+    };
     let mut seen: BTreeMap<usize, Seen> = BTreeMap::new();
     let mut by_src: BTreeMap<&str, (&NodeRef, Vec<ProbeTarget>)> = BTreeMap::new();
     for &i in which {
@@ -340,7 +345,7 @@ async fn probe_cells<B: LabBackend>(
             *s = broken;
         }
     }
-    Ok(seen)
+    Ok((seen, after))
 }
 
 /// Probes every cell of `plan` in lab `lab` and judges it.
@@ -365,7 +370,7 @@ pub async fn verify_plan<B: LabBackend>(
         )
     };
     let round = Instant::now();
-    let mut seen = probe_cells(b, lab, sc, plan, &all, opts).await?;
+    let (mut seen, last_check) = probe_cells(b, lab, sc, plan, &all, opts, None).await?;
     let round = round.elapsed();
     let answers = seen
         .values()
@@ -388,7 +393,7 @@ pub async fn verify_plan<B: LabBackend>(
         .collect();
     if !retry.is_empty() {
         tracing::debug!(cells = retry.len(), "retrying failed probes once");
-        let again = probe_cells(b, lab, sc, plan, &retry, opts).await?;
+        let (again, _) = probe_cells(b, lab, sc, plan, &retry, opts, Some(last_check)).await?;
         seen.extend(again);
     }
     let mut summary = Summary {
