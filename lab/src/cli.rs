@@ -2,9 +2,9 @@
 //! the library. `main.rs` only parses, runs and maps errors to exit codes.
 
 use crate::cancel::Cancel;
+use crate::commands::design::{self, PlanFormat};
 use crate::error::{Error, Result};
 use crate::lab::{self, RulesetOverride, UpOptions};
-use crate::offline::{self, PlanFormat};
 use crate::report::{self, Format};
 use crate::runtime::Runtime;
 use crate::testrun::{test_scenario, TestOptions};
@@ -280,24 +280,24 @@ fn load_with(
     inputs: &LabInputs,
     strict: bool,
 ) -> Result<crate::scenario::Scenario> {
-    let params = offline::parse_pairs(&inputs.params, "--param")?;
-    let mut sc = offline::load(scenario, &params)?;
+    let params = design::parse_pairs(&inputs.params, "--param")?;
+    let mut sc = design::load(scenario, &params)?;
     lab::apply_overrides(&mut sc, &inputs.rulesets, strict)?;
     Ok(sc)
 }
 
 pub async fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
-        Command::List => Ok(offline::list_text().into()),
-        Command::Validate { scenarios } => Ok(offline::validate(&scenarios)?.into()),
+        Command::List => Ok(design::list_text().into()),
+        Command::Validate { scenarios } => Ok(design::validate(&scenarios)?.into()),
         Command::Plan {
             scenario,
             phase,
             format,
             params,
         } => {
-            let sc = offline::load(&scenario, &offline::parse_pairs(&params, "--param")?)?;
-            Ok(offline::plan_text(&sc, phase.as_deref(), format)?.into())
+            let sc = design::load(&scenario, &design::parse_pairs(&params, "--param")?)?;
+            Ok(design::plan_text(&sc, phase.as_deref(), format)?.into())
         }
         Command::Render {
             scenario,
@@ -305,8 +305,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             phase,
             params,
         } => {
-            let sc = offline::load(&scenario, &offline::parse_pairs(&params, "--param")?)?;
-            Ok(offline::render_text(&sc, gateway.as_deref(), phase.as_deref())?.into())
+            let sc = design::load(&scenario, &design::parse_pairs(&params, "--param")?)?;
+            Ok(design::render_text(&sc, gateway.as_deref(), phase.as_deref())?.into())
         }
         Command::Up {
             scenario,
