@@ -12,7 +12,7 @@ mod common;
 use common::repo_root;
 
 use seglab::commands::design::{self, PlanFormat};
-use seglab::node::Proto::{self, Tcp, Udp};
+use seglab::node_contract::Proto::{self, Tcp, Udp};
 use seglab::plan::{plan, Cell, Expected, Plan};
 use seglab::render::render_gateway;
 use seglab::scenario::{Scenario, ScenarioError, Source};

@@ -20,7 +20,7 @@ pub mod health;
 pub mod lab;
 pub mod netns;
 pub mod nft;
-pub mod node;
+pub mod node_contract;
 pub mod plan;
 pub mod ports;
 pub mod probe;

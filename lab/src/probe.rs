@@ -62,7 +62,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 
 use crate::netns::{self, NetnsError};
-use crate::node::{Identity, Proto};
+use crate::node_contract::{Identity, Proto};
 
 pub use window::Window;
 
@@ -348,7 +348,7 @@ async fn probe_udp(dst: SocketAddrV4, timeout: Duration) -> Conclusion {
     if let Err(e) = socket.connect(SocketAddr::V4(dst)).await {
         return refused(Proto::Udp, "connect", &e, Some(socket.as_fd()));
     }
-    let payload = crate::node::probe_payload(dst.port());
+    let payload = crate::node_contract::probe_payload(dst.port());
     let mut buf = [0u8; MAX_ANSWER];
     // Datagrams get lost (a burst of probes overflows the responder's receive
     // buffer), so the probe is sent again every quarter of the timeout until
@@ -490,7 +490,7 @@ fn snippet(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::netns::tests::TestNs;
-    use crate::node::Greeting;
+    use crate::node_contract::Greeting;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use tokio::io::AsyncWriteExt;
@@ -683,7 +683,10 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             let mut buf = [0u8; 512];
             while let Ok((n, from)) = socket.recv_from(&mut buf).await {
-                assert_eq!(&buf[..n], crate::node::probe_payload(port).as_bytes());
+                assert_eq!(
+                    &buf[..n],
+                    crate::node_contract::probe_payload(port).as_bytes()
+                );
                 if !seen.insert(from) {
                     let _ = socket.send_to(answer.as_bytes(), from).await;
                 }
@@ -812,7 +815,9 @@ mod tests {
     #[test]
     fn the_agent_understands_the_udp_probe() {
         assert_eq!(
-            crate::node::parse_probe_port(crate::node::probe_payload(5353).as_bytes()),
+            crate::node_contract::parse_probe_port(
+                crate::node_contract::probe_payload(5353).as_bytes()
+            ),
             Some(5353)
         );
     }

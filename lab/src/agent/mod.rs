@@ -16,7 +16,7 @@ mod tests;
 pub use pid1::Pid1;
 pub use rawcheck::{try_raw_socket, RawSocketError};
 
-use crate::node::{
+use crate::node_contract::{
     parse_probe_port, Greeting, Identity, NodeConfig, NodeKind, Proto, CATCHALL_PORT,
     CATCHALL_SERVICE, CONFIG_ENV, READY_LINE,
 };

@@ -2,7 +2,7 @@
 //! port so that parallel tests (and other processes) cannot collide.
 
 use super::*;
-use crate::node::{probe_payload, ServiceSpec};
+use crate::node_contract::{probe_payload, ServiceSpec};
 use std::net::{SocketAddrV4, TcpListener as StdTcpListener};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};

@@ -14,7 +14,7 @@ pub use expect::Problem;
 
 use crate::lab::{LabInfo, NodeInfo};
 use crate::netns::{self, NetnsError};
-use crate::node::NodeKind;
+use crate::node_contract::NodeKind;
 use crate::scenario::{topology, Scenario};
 use expect::{Expectation, Found};
 use futures_util::{stream, StreamExt};

@@ -19,7 +19,9 @@ use crate::error::{Error, Result};
 use crate::health;
 use crate::netns::{self, NetnsError};
 use crate::nft;
-use crate::node::{greeting_for, NodeConfig, NodeKind, ServiceSpec, CONFIG_ENV, READY_LINE};
+use crate::node_contract::{
+    greeting_for, NodeConfig, NodeKind, ServiceSpec, CONFIG_ENV, READY_LINE,
+};
 use crate::runtime::{
     ContainerInfo, ContainerSpec, ContextFile, NetworkSpec, Runtime, RuntimeError,
 };

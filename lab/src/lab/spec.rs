@@ -4,7 +4,7 @@
 
 use super::{LABEL_GATEWAY, LABEL_HOST, LABEL_LAB, LABEL_SCENARIO, LABEL_SPEC};
 use crate::error::{Error, Result};
-use crate::node::NodeKind;
+use crate::node_contract::NodeKind;
 use crate::runtime::{ContainerInfo, NetworkInfo, Runtime};
 use crate::scenario::Scenario;
 use std::collections::{BTreeMap, HashMap};
