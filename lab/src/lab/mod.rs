@@ -6,12 +6,12 @@
 //! it whatever state `up` reached; `up` tears down on any failure itself.
 
 mod claim;
+mod inventory;
 mod overrides;
-mod spec;
 
 pub use claim::LABEL_CLAIM;
+pub use inventory::{find_lab, lab_summary, list_labs, LabInfo, LabSummary, NodeInfo};
 pub use overrides::{apply_overrides, fits, RulesetOverride};
-pub use spec::{find_lab, lab_summary, list_labs, LabInfo, LabSummary, NodeInfo};
 
 use crate::addressing::{choose_subnets, default_pool, relocate};
 use crate::cancel::Cancel;
