@@ -11,8 +11,8 @@ mod common;
 
 use common::repo_root;
 
-use seglab::node::Proto::{self, Tcp, Udp};
-use seglab::offline::{self, PlanFormat};
+use seglab::commands::design::{self, PlanFormat};
+use seglab::node_contract::Proto::{self, Tcp, Udp};
 use seglab::plan::{plan, Cell, Expected, Plan};
 use seglab::render::render_gateway;
 use seglab::scenario::{Scenario, ScenarioError, Source};
@@ -379,25 +379,25 @@ fn nft_defines_and_host_rules() {
 #[test]
 fn offline_commands() {
     let names: Vec<String> = BUILTINS.iter().map(|s| s.to_string()).collect();
-    insta::assert_snapshot!("validate-builtins", offline::validate(&names).unwrap());
-    insta::assert_snapshot!("list", offline::list_text());
+    insta::assert_snapshot!("validate-builtins", design::validate(&names).unwrap());
+    insta::assert_snapshot!("list", design::list_text());
 
     // The JSON plan carries the same cells as the library's plan.
     let sc = load("scenario-3");
-    let json = offline::plan_text(&sc, Some("push-install"), PlanFormat::Json).unwrap();
+    let json = design::plan_text(&sc, Some("push-install"), PlanFormat::Json).unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     let p = plan_of(&sc, Some("push-install"));
     assert_eq!(v["cells"].as_array().unwrap().len(), p.cells.len());
     assert_eq!(v["phase"], "push-install");
 
     // Unknown phase and gateway: input errors (exit 2) naming what exists.
-    let err = offline::plan_text(&sc, Some("nope"), PlanFormat::Table).unwrap_err();
+    let err = design::plan_text(&sc, Some("nope"), PlanFormat::Table).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("push-install"), "{err}");
-    let err = offline::render_text(&sc, Some("gw-nope"), None).unwrap_err();
+    let err = design::render_text(&sc, Some("gw-nope"), None).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("gw-mgmt, gw-sensitive"), "{err}");
-    let err = offline::render_text(&sc, None, Some("nope")).unwrap_err();
+    let err = design::render_text(&sc, None, Some("nope")).unwrap_err();
     assert_eq!(err.exit_code(), 2);
 
     // Validating several files reports the problems of all of them.
@@ -410,7 +410,7 @@ fn offline_commands() {
                 .to_string()
         })
         .collect();
-    let err = offline::validate(&files).unwrap_err();
+    let err = design::validate(&files).unwrap_err();
     assert_eq!(err.exit_code(), 2);
     let msg = err.to_string();
     for f in &files {

@@ -17,6 +17,14 @@
 //! [`runtime::docker`] (the only module that uses bollard) and an
 //! in-memory fake for tests; [`netns`] (the only module that enters a
 //! network namespace, used by the Docker backend); [`probe`] (the sockets).
+//!
+//! [`node_contract`] is what seglab and the node agent ([`agent`], PID 1 of
+//! every lab node) agree on: its configuration and its identity lines.
+//!
+//! The binary: [`cli`] holds only the argument definitions; [`commands`]
+//! has one module per command or group (`design` for list, validate, plan
+//! and render, which need no lab; `lab` for up, down and exec; `status`;
+//! `verify` for verify and test) and `commands::run` dispatches to them.
 
 pub mod addressing;
 pub mod agent;
@@ -28,14 +36,14 @@ pub use scenario::builtin;
 pub mod cancel;
 pub mod catalog;
 pub mod cli;
+pub mod commands;
 pub mod diag;
 pub mod error;
 pub mod health;
 pub mod lab;
 pub mod netns;
 pub mod nft;
-pub mod node;
-pub mod offline;
+pub mod node_contract;
 pub mod plan;
 pub mod ports;
 pub mod probe;

@@ -7,7 +7,8 @@
 //! `>/dev/full`) is an environment problem: a message and exit 3.
 
 use clap::Parser as _;
-use seglab::cli::{run, Cli, Outcome};
+use seglab::cli::Cli;
+use seglab::commands::{run, Outcome};
 use seglab::error::{worst, Error, EXIT_ENVIRONMENT};
 use std::io::{IsTerminal, Write};
 

@@ -3,7 +3,7 @@
 //! catch-all redirect, and the mapping of nft's error positions back to the
 //! user's file.
 
-use crate::node::{Proto, CATCHALL_PORT};
+use crate::node_contract::{Proto, CATCHALL_PORT};
 use crate::scenario::{Host, Scenario};
 use std::collections::BTreeSet;
 use std::fmt::Write;

@@ -3,7 +3,7 @@
 //! which whitepaper flow permits it. Derived from the policy only, never
 //! from the rule sets under test.
 
-use crate::node::Proto;
+use crate::node_contract::Proto;
 use crate::ports::PortKey;
 use crate::scenario::{Flow, Scenario};
 use serde::Serialize;
@@ -209,7 +209,7 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::Proto::Tcp;
+    use crate::node_contract::Proto::Tcp;
 
     #[test]
     fn builtin_scenarios_load() {

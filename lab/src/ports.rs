@@ -2,7 +2,7 @@
 //! `PROTO/PORT [NAME]`, where PORT may be a parameter such as
 //! `{console_port}` (the whitepaper notes the console port can be changed).
 
-use crate::node::Proto;
+use crate::node_contract::Proto;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

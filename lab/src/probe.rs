@@ -62,7 +62,7 @@ use tokio::net::{TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 
 use crate::netns::{self, NetnsError};
-use crate::node::{Identity, Proto};
+use crate::node_contract::{Identity, Proto};
 
 pub use window::Window;
 
@@ -194,52 +194,53 @@ pub async fn run_probes(
         .collect()
 }
 
-/// What one probe concluded, before timing.
-struct Verdict {
+/// What one probe concluded, before timing (not to be confused with
+/// [`crate::verify::Verdict`], the judgement of a cell against the plan).
+struct Conclusion {
     observed: Observed,
     responder: Option<Identity>,
     detail: Option<String>,
 }
 
-impl Verdict {
-    fn open(identity: Identity) -> Verdict {
-        Verdict {
+impl Conclusion {
+    fn open(identity: Identity) -> Conclusion {
+        Conclusion {
             observed: Observed::Open,
             responder: Some(identity),
             detail: None,
         }
     }
 
-    fn with(observed: Observed, detail: impl Into<String>) -> Verdict {
-        Verdict {
+    fn with(observed: Observed, detail: impl Into<String>) -> Conclusion {
+        Conclusion {
             observed,
             responder: None,
             detail: Some(detail.into()),
         }
     }
 
-    fn blocked(timeout: Duration) -> Verdict {
-        Verdict::with(Observed::Blocked, format!("no answer within {timeout:?}"))
+    fn blocked(timeout: Duration) -> Conclusion {
+        Conclusion::with(Observed::Blocked, format!("no answer within {timeout:?}"))
     }
 }
 
 async fn probe(target: ProbeTarget, timeout: Duration) -> Observation {
     let start = Instant::now();
     let dst = SocketAddrV4::new(target.dst, target.port);
-    let verdict = match target.proto {
+    let conclusion = match target.proto {
         Proto::Tcp => probe_tcp(dst, timeout).await,
         Proto::Udp => probe_udp(dst, timeout).await,
     };
     Observation {
         id: target.id,
-        observed: verdict.observed,
-        responder: verdict.responder,
-        detail: verdict.detail,
+        observed: conclusion.observed,
+        responder: conclusion.responder,
+        detail: conclusion.detail,
         elapsed: start.elapsed(),
     }
 }
 
-async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
+async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Conclusion {
     // The socket is made and connected by hand, not by tokio's `TcpSocket`,
     // whose failing `connect` consumes it: the error queue is read from this
     // very socket, so one descriptor per probe is enough.
@@ -251,7 +252,7 @@ async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
     ) {
         Ok(fd) => fd,
         Err(e) => {
-            return Verdict::with(Observed::Error, format!("cannot create a TCP socket: {e}"))
+            return Conclusion::with(Observed::Error, format!("cannot create a TCP socket: {e}"))
         }
     };
     let reset_on_close = libc::linger {
@@ -259,7 +260,7 @@ async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
         l_linger: 0,
     };
     if let Err(e) = sock::setsockopt(&fd, sockopt::Linger, &reset_on_close) {
-        return Verdict::with(Observed::Error, format!("cannot set SO_LINGER: {e}"));
+        return Conclusion::with(Observed::Error, format!("cannot set SO_LINGER: {e}"));
     }
     // Best effort: the ICMP error details.
     let _ = sock::setsockopt(&fd, sockopt::Ipv4RecvErr, &true);
@@ -269,24 +270,26 @@ async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
     }
     let stream = match TcpStream::from_std(std::net::TcpStream::from(fd)) {
         Ok(s) => s,
-        Err(e) => return Verdict::with(Observed::Error, format!("cannot watch the socket: {e}")),
+        Err(e) => {
+            return Conclusion::with(Observed::Error, format!("cannot watch the socket: {e}"))
+        }
     };
     // Writable once connected or failed (as tokio's own connect waits).
     match tokio::time::timeout(timeout, stream.writable()).await {
-        Err(_) => return Verdict::blocked(timeout),
-        Ok(Err(e)) => return Verdict::with(Observed::Error, format!("connect: {e}")),
+        Err(_) => return Conclusion::blocked(timeout),
+        Ok(Err(e)) => return Conclusion::with(Observed::Error, format!("connect: {e}")),
         Ok(Ok(())) => {}
     }
     match stream.take_error() {
         Ok(None) => {}
         Ok(Some(e)) => return refused(Proto::Tcp, "connect", &e, Some(stream.as_fd())),
-        Err(e) => return Verdict::with(Observed::Error, format!("connect: SO_ERROR: {e}")),
+        Err(e) => return Conclusion::with(Observed::Error, format!("connect: SO_ERROR: {e}")),
     }
     read_identity(stream, timeout).await
 }
 
 /// Reads the first line of what a connected peer says and looks for an identity.
-async fn read_identity(mut stream: TcpStream, timeout: Duration) -> Verdict {
+async fn read_identity(mut stream: TcpStream, timeout: Duration) -> Conclusion {
     let mut buf = [0u8; MAX_ANSWER];
     let mut len = 0;
     let read = tokio::time::timeout(timeout, async {
@@ -313,7 +316,7 @@ async fn read_identity(mut stream: TcpStream, timeout: Duration) -> Verdict {
             .map_or(0, |i| i + 1)
     };
     if let Some(identity) = Identity::parse(&String::from_utf8_lossy(&buf[..complete])) {
-        return Verdict::open(identity);
+        return Conclusion::open(identity);
     }
     let got = if len == 0 {
         String::new()
@@ -326,26 +329,26 @@ async fn read_identity(mut stream: TcpStream, timeout: Duration) -> Verdict {
         Ok(Ok(true)) => format!("connected, but the peer closed without an identity{got}"),
         Ok(Ok(false)) => format!("connected, but no identity{got}"),
     };
-    Verdict::with(Observed::Error, detail)
+    Conclusion::with(Observed::Error, detail)
 }
 
-async fn probe_udp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
+async fn probe_udp(dst: SocketAddrV4, timeout: Duration) -> Conclusion {
     let socket = match UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).await {
         Ok(s) => s,
         Err(e) => {
-            return Verdict::with(Observed::Error, format!("cannot create a UDP socket: {e}"))
+            return Conclusion::with(Observed::Error, format!("cannot create a UDP socket: {e}"))
         }
     };
     // Without it, ICMP net/host-unreachable never reach a UDP socket.
     if let Err(e) =
         nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::Ipv4RecvErr, &true)
     {
-        return Verdict::with(Observed::Error, format!("cannot set IP_RECVERR: {e}"));
+        return Conclusion::with(Observed::Error, format!("cannot set IP_RECVERR: {e}"));
     }
     if let Err(e) = socket.connect(SocketAddr::V4(dst)).await {
         return refused(Proto::Udp, "connect", &e, Some(socket.as_fd()));
     }
-    let payload = crate::node::probe_payload(dst.port());
+    let payload = crate::node_contract::probe_payload(dst.port());
     let mut buf = [0u8; MAX_ANSWER];
     // Datagrams get lost (a burst of probes overflows the responder's receive
     // buffer), so the probe is sent again every quarter of the timeout until
@@ -364,11 +367,11 @@ async fn probe_udp(dst: SocketAddrV4, timeout: Duration) -> Verdict {
     })
     .await;
     match exchange {
-        Err(_) => Verdict::blocked(timeout),
+        Err(_) => Conclusion::blocked(timeout),
         Ok(Err((op, e))) => refused(Proto::Udp, op, &e, Some(socket.as_fd())),
         Ok(Ok(n)) => match Identity::parse(&String::from_utf8_lossy(&buf[..n])) {
-            Some(identity) => Verdict::open(identity),
-            None => Verdict::with(
+            Some(identity) => Conclusion::open(identity),
+            None => Conclusion::with(
                 Observed::Error,
                 format!(
                     "answered, but with no identity (got {})",
@@ -385,14 +388,14 @@ fn udp_resend_interval(timeout: Duration) -> Duration {
 }
 
 /// Classifies a failed `op` on a probe socket.
-fn refused(proto: Proto, op: &str, e: &io::Error, errqueue: Option<BorrowedFd<'_>>) -> Verdict {
+fn refused(proto: Proto, op: &str, e: &io::Error, errqueue: Option<BorrowedFd<'_>>) -> Conclusion {
     let icmp = errqueue.and_then(read_icmp_error);
     let how = |fallback: &str| match &icmp {
         Some(icmp) => format!("{e}: {icmp}"),
         None => format!("{e}: {fallback}"),
     };
     match e.raw_os_error() {
-        Some(libc::ECONNREFUSED) => Verdict::with(
+        Some(libc::ECONNREFUSED) => Conclusion::with(
             Observed::Rejected,
             how(match proto {
                 Proto::Tcp => "TCP reset",
@@ -400,10 +403,10 @@ fn refused(proto: Proto, op: &str, e: &io::Error, errqueue: Option<BorrowedFd<'_
             }),
         ),
         Some(libc::EHOSTUNREACH | libc::ENETUNREACH | libc::EACCES | libc::EPERM) => {
-            Verdict::with(Observed::Rejected, how("refused on the source host itself"))
+            Conclusion::with(Observed::Rejected, how("refused on the source host itself"))
         }
-        Some(libc::EHOSTDOWN) => Verdict::with(Observed::HostDown, how("host down")),
-        _ => Verdict::with(Observed::Error, format!("{op}: {e}")),
+        Some(libc::EHOSTDOWN) => Conclusion::with(Observed::HostDown, how("host down")),
+        _ => Conclusion::with(Observed::Error, format!("{op}: {e}")),
     }
 }
 
@@ -487,7 +490,7 @@ fn snippet(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::netns::tests::TestNs;
-    use crate::node::Greeting;
+    use crate::node_contract::Greeting;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
     use tokio::io::AsyncWriteExt;
@@ -680,7 +683,10 @@ mod tests {
             let mut seen = std::collections::HashSet::new();
             let mut buf = [0u8; 512];
             while let Ok((n, from)) = socket.recv_from(&mut buf).await {
-                assert_eq!(&buf[..n], crate::node::probe_payload(port).as_bytes());
+                assert_eq!(
+                    &buf[..n],
+                    crate::node_contract::probe_payload(port).as_bytes()
+                );
                 if !seen.insert(from) {
                     let _ = socket.send_to(answer.as_bytes(), from).await;
                 }
@@ -809,7 +815,9 @@ mod tests {
     #[test]
     fn the_agent_understands_the_udp_probe() {
         assert_eq!(
-            crate::node::parse_probe_port(crate::node::probe_payload(5353).as_bytes()),
+            crate::node_contract::parse_probe_port(
+                crate::node_contract::probe_payload(5353).as_bytes()
+            ),
             Some(5353)
         );
     }

@@ -3,7 +3,7 @@
 //! verifies against: the hand-written rule sets are.
 
 use crate::nft::ident;
-use crate::node::Proto;
+use crate::node_contract::Proto;
 use crate::plan::flows_in;
 use crate::scenario::{topology, Scenario};
 use std::collections::{BTreeMap, BTreeSet};

@@ -218,7 +218,7 @@ fn status(cells: &[&ProbeResult]) -> TestCaseStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::Proto;
+    use crate::node_contract::Proto;
     use crate::probe::Observed;
     use crate::verify::Summary;
 

@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::health::{self, LabHealth, NodeHealth};
 use crate::lab;
-use crate::node::{Identity, Proto, CATCHALL_SERVICE};
+use crate::node_contract::{Identity, Proto, CATCHALL_SERVICE};
 use crate::plan::{plan, Cell, Expected, Plan};
 use crate::probe::{Observation, Observed, ProbeTarget, Window};
 use crate::runtime::{LabBackend, LabInfo, NodeRef, ProbeOptions};

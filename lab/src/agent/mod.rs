@@ -16,7 +16,7 @@ mod tests;
 pub use pid1::Pid1;
 pub use rawcheck::{try_raw_socket, RawSocketError};
 
-use crate::node::{
+use crate::node_contract::{
     parse_probe_port, Greeting, Identity, NodeConfig, NodeKind, Proto, CATCHALL_PORT,
     CATCHALL_SERVICE, CONFIG_ENV, READY_LINE,
 };
@@ -259,16 +259,10 @@ pub fn announce_ready() {
 /// start processes with a soft limit of 1024, which a burst of concurrent
 /// probes (each one socket, plus the listeners) can exhaust.
 pub fn raise_nofile_limit() {
-    let mut limit = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
         }
     }
 }

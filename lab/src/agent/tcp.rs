@@ -3,7 +3,7 @@
 //! the client which port it originally asked for.
 
 use super::{bind_error, log, AgentError};
-use crate::node::{Greeting, Identity, Proto};
+use crate::node_contract::{Greeting, Identity, Proto};
 use nix::sys::socket::{getsockopt, sockopt::OriginalDst};
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};

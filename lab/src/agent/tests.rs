@@ -2,7 +2,7 @@
 //! port so that parallel tests (and other processes) cannot collide.
 
 use super::*;
-use crate::node::{probe_payload, ServiceSpec};
+use crate::node_contract::{probe_payload, ServiceSpec};
 use std::net::{SocketAddrV4, TcpListener as StdTcpListener};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -396,4 +396,12 @@ fn a_mark_holding_the_raw_network_order_port_decodes_too() {
     }
     assert_eq!(udp::port_from_mark(0), None);
     assert_eq!(udp::port_from_mark(0xdead_beef), None);
+}
+
+#[test]
+fn the_open_files_limit_is_raised_to_the_hard_one() {
+    use nix::sys::resource::{getrlimit, Resource};
+    raise_nofile_limit();
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    assert_eq!(soft, hard);
 }

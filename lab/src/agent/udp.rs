@@ -3,7 +3,7 @@
 //! the packet mark nft sets (or, failing that, from the probe payload).
 
 use super::{bind_error, log, parse_probe_port, AgentError};
-use crate::node::{Greeting, Identity, Proto};
+use crate::node_contract::{Greeting, Identity, Proto};
 use nix::sys::socket::{
     recvmsg, setsockopt, sockopt::RcvMark, ControlMessageOwned, MsgFlags, SockaddrIn,
 };

@@ -13,7 +13,7 @@ pub mod seal;
 pub use expect::Problem;
 
 use crate::netns::NetnsError;
-use crate::node::NodeKind;
+use crate::node_contract::NodeKind;
 use crate::runtime::{LabBackend, LabInfo, NodeInfo, NodeRef};
 use crate::scenario::{topology, Scenario};
 use expect::{Expectation, Found};

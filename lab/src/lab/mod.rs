@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::health;
 use crate::netns::NetnsError;
 use crate::nft;
-use crate::node::NodeKind;
+use crate::node_contract::NodeKind;
 use crate::runtime::{LabBackend, NodeRef};
 use crate::scenario::{topology, RuleFile, Scenario};
 use futures_util::{stream, StreamExt};
@@ -44,22 +44,18 @@ pub fn default_node_binary() -> Result<PathBuf> {
     )))
 }
 
-/// A fresh lab name: the scenario's name and a random suffix.
+/// A fresh lab name: the scenario's name and a random suffix of eight hex
+/// digits. Should the system's random source fail, the clock and the PID
+/// still make two runs' names differ.
 pub fn fresh_name(scenario: &str) -> String {
-    let mut buf = [0u8; 3];
-    let _ = std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!(
-        "{scenario}-{:02x}{:02x}{:02x}{:02x}",
-        buf[0],
-        buf[1],
-        buf[2],
-        (nanos ^ std::process::id()) as u8
-    )
+    let suffix = getrandom::u32().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        nanos ^ std::process::id()
+    });
+    format!("{scenario}-{suffix:08x}")
 }
 
 pub fn check_lab_name(name: &str) -> Result<()> {
@@ -334,4 +330,19 @@ pub async fn up_or_clean<B: LabBackend>(
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fresh_names_are_valid_lab_names_and_differ() {
+        let a = super::fresh_name("scenario-1");
+        let b = super::fresh_name("scenario-1");
+        super::check_lab_name(&a).unwrap();
+        let suffix = a.strip_prefix("scenario-1-").unwrap();
+        assert_eq!(suffix.len(), 8);
+        assert!(suffix.chars().all(|c| c.is_ascii_hexdigit()));
+        // 32 random bits: two names in a row are the same once in 2^32.
+        assert_ne!(a, b);
+    }
 }

@@ -11,7 +11,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::health::expect::Expectation;
 use crate::netns::NetnsError;
-use crate::node::{Identity, NodeKind, Proto, CATCHALL_SERVICE};
+use crate::node_contract::{Identity, NodeKind, Proto, CATCHALL_SERVICE};
 use crate::probe::{Observation, Observed, ProbeTarget, Window};
 use crate::scenario::Scenario;
 use std::collections::BTreeMap;

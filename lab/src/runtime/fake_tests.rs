@@ -8,7 +8,7 @@ use super::{LabBackend, UpOptions};
 use crate::cancel::Cancel;
 use crate::error::Error;
 use crate::lab;
-use crate::node::Proto;
+use crate::node_contract::Proto;
 use crate::plan::{plan, Expected};
 use crate::probe::Observed;
 use crate::scenario::Scenario;

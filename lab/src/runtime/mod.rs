@@ -22,7 +22,7 @@ mod fake_tests;
 
 use crate::error::Result;
 use crate::netns::NetnsError;
-use crate::node::NodeKind;
+use crate::node_contract::NodeKind;
 use crate::probe::{Observation, ProbeTarget, Window};
 use crate::scenario::Scenario;
 use std::collections::BTreeMap;

@@ -27,7 +27,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::netns::{self, NetnsError};
-use crate::node::{NodeKind, READY_LINE};
+use crate::node_contract::{NodeKind, READY_LINE};
 use crate::probe::{Observation, ProbeTarget, Window};
 use crate::scenario::Scenario;
 use std::process::{ExitStatus, Output};

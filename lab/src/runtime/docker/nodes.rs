@@ -6,7 +6,7 @@
 
 use super::engine::{ContainerSpec, ContextFile, Engine};
 use crate::error::{Error, Result};
-use crate::node::{greeting_for, NodeConfig, NodeKind, ServiceSpec, CONFIG_ENV};
+use crate::node_contract::{greeting_for, NodeConfig, NodeKind, ServiceSpec, CONFIG_ENV};
 use crate::scenario::Scenario;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

@@ -5,7 +5,7 @@
 use super::engine::{ContainerInfo, Engine, NetworkInfo};
 use super::nodes::{LABEL_GATEWAY, LABEL_HOST, LABEL_LAB, LABEL_SCENARIO, LABEL_SPEC};
 use crate::error::{Error, Result};
-use crate::node::NodeKind;
+use crate::node_contract::NodeKind;
 use crate::runtime::{LabInfo, LabSummary, NodeInfo, NodePlace, NodeRef};
 use crate::scenario::Scenario;
 use std::collections::{BTreeMap, HashMap};

@@ -1,4 +1,5 @@
-//! The commands that need no Docker: `validate`, `plan`, `render`, `list`.
+//! The commands on a design alone, which need no lab and no Docker:
+//! `list`, `validate`, `plan`, `render`.
 //! They return text for the binary to print.
 
 use crate::error::{Error, Result};

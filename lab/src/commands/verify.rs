@@ -1,0 +1,129 @@
+//! `verify` and `test`: probe a running lab, or bring scenarios up, verify
+//! every phase and take them down again.
+
+use super::output::{finish, progress_sink};
+use super::{load_with, Outcome};
+use crate::cancel::Cancel;
+use crate::cli::{LabInputs, OutputArgs};
+use crate::error::{Error, Result};
+use crate::lab::{self, UpOptions};
+use crate::runtime::docker::DockerBackend;
+use crate::runtime::LabBackend;
+use crate::testrun::{test_scenario, TestOptions};
+use crate::verify::verify_lab;
+use futures_util::StreamExt;
+
+/// Scenarios `seglab test` runs at once.
+const TEST_PARALLEL: usize = 2;
+
+pub(super) async fn verify(
+    lab: String,
+    phase: Option<String>,
+    output: OutputArgs,
+) -> Result<Outcome> {
+    output.check()?;
+    let rt = DockerBackend::connect().await?;
+    let cancel = Cancel::on_signals();
+    let before = lab_size(&rt, &lab).await?;
+    tracing::debug!("lab {lab}: {before} containers; probing");
+    let result = tokio::select! {
+        r = verify_lab(&rt, &lab, phase.as_deref(), output.verify()) => r,
+        () = cancel.cancelled() => {
+            // Never leave a temporary phase open behind an interrupt.
+            if let Some(p) = &phase {
+                crate::verify::reset_phase(&rt, &lab, p).await?;
+            }
+            return Err(Error::Interrupted);
+        }
+    };
+    // `seglab down` racing this run: whichever step noticed first
+    // (a vanished namespace, a container gone from the engine, the
+    // lab no longer found), the answer is the same: exit 3.
+    if before > 0 {
+        let after = lab_size(&rt, &lab).await.unwrap_or(0);
+        if after < before {
+            return Err(Error::Environment(format!(
+                "lab {lab} was removed while it was being verified \
+                 ({before} containers before, {after} after): no verdict"
+            )));
+        }
+    }
+    Ok(finish(&output, &result?, Vec::new()))
+}
+
+pub(super) async fn test(
+    scenarios: Vec<String>,
+    inputs: LabInputs,
+    output: OutputArgs,
+    keep: bool,
+) -> Result<Outcome> {
+    let names: Vec<String> = if scenarios.is_empty() {
+        crate::builtin::names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    } else {
+        scenarios
+    };
+    output.check()?;
+    let strict = names.len() == 1;
+    let mut loaded = Vec::new();
+    for n in &names {
+        loaded.push(load_with(n, &inputs, strict)?);
+    }
+    for o in &inputs.rulesets {
+        if !loaded.iter().any(|sc| lab::fits(sc, o)) {
+            return Err(Error::Input(format!(
+                "--ruleset {}: no scenario of this run has gateway `{}`{}",
+                o.path.display(),
+                o.gateway,
+                o.phase
+                    .as_ref()
+                    .map(|p| format!(" with phase `{p}`"))
+                    .unwrap_or_default()
+            )));
+        }
+    }
+    let rt = DockerBackend::connect().await?;
+    let opts = TestOptions {
+        up: UpOptions {
+            node_binary: lab::default_node_binary()?,
+        },
+        verify: output.verify(),
+        keep,
+    };
+    let cancel = Cancel::on_signals();
+    let progress = progress_sink();
+    // Two labs at a time: the engine serializes much of `up` and
+    // `down`, so a second lab overlaps the first's probing. Every
+    // scenario runs to its end (and its teardown) before errors count.
+    let results: Vec<_> = futures_util::stream::iter(&loaded)
+        .map(|sc| {
+            let (rt, opts, cancel, progress) = (&rt, &opts, &cancel, &progress);
+            async move {
+                let step = |s: &str| progress(&format!("{}: {s}", sc.name));
+                test_scenario(rt, sc, opts, &step, cancel).await
+            }
+        })
+        .buffered(TEST_PARALLEL)
+        .collect()
+        .await;
+    progress("done");
+    // Every report that exists is printed, then every error (an
+    // `up` that failed in one scenario, a teardown in another).
+    let mut reports = Vec::new();
+    let mut errors = Vec::new();
+    for r in results {
+        reports.extend(r.reports);
+        errors.extend(r.errors.into_iter().map(|e| Error::Context {
+            context: format!("{} (lab {})", r.scenario, r.lab),
+            source: Box::new(e),
+        }));
+    }
+    Ok(finish(&output, &reports, errors))
+}
+
+/// How many containers lab `lab` has (running or not).
+async fn lab_size<B: LabBackend>(b: &B, lab: &str) -> Result<usize> {
+    Ok(b.lab_summary(lab).await?.map_or(0, |s| s.nodes + s.others))
+}
