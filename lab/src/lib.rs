@@ -28,11 +28,6 @@
 
 pub mod addressing;
 pub mod agent;
-// The built-in scenarios live in `scenario::builtin`, beside the `Builtin`
-// type they fill, so that the two modules no longer import each other. This
-// alias keeps `crate::builtin` working for `cli.rs`, which is being split
-// elsewhere; drop it once nothing names the old path.
-pub use scenario::builtin;
 pub mod cancel;
 pub mod catalog;
 pub mod cli;

@@ -58,7 +58,7 @@ pub(super) async fn test(
     keep: bool,
 ) -> Result<Outcome> {
     let names: Vec<String> = if scenarios.is_empty() {
-        crate::builtin::names()
+        crate::scenario::builtin::names()
             .iter()
             .map(|s| s.to_string())
             .collect()
