@@ -332,3 +332,36 @@ fn down_of_an_unknown_lab_succeeds() {
     let o = run(&["down", &unique("never-was")]);
     assert!(o.status.success(), "{}", text(&o));
 }
+
+#[test]
+fn a_rule_file_that_flushes_the_ruleset_works_as_it_is_and_spares_dockers_table() {
+    // The shape of real rule files: a shebang, then `flush ruleset`.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gw-sensitive.nft");
+    let original =
+        std::fs::read_to_string(repo_root().join("scenarios/scenario-3/gw-sensitive.nft")).unwrap();
+    std::fs::write(
+        &file,
+        format!("#!/usr/sbin/nft -f\n\nflush ruleset\n\n{original}"),
+    )
+    .unwrap();
+    let lab = unique("flush");
+    let guard = LabGuard(lab.clone());
+    let o = seglab()
+        .args(["up", "scenario-3", "--name", &lab, "--ruleset"])
+        .arg(format!("gw-sensitive={}", file.display()))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("gw-sensitive.nft:3: `flush ruleset` left out"),
+        "{stderr}"
+    );
+    // Docker's embedded DNS table is still there, beside the user's.
+    let tables = in_netns(&lab, "gw-sensitive", &["nft", "list", "tables"]);
+    assert!(tables.contains("table ip nat"), "{tables}");
+    assert!(tables.contains("table inet filter"), "{tables}");
+    let o = run(&["verify", &guard.0]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -49,6 +49,38 @@ pub fn with_defines(sc: &Scenario, user_text: &str) -> (String, usize) {
     (format!("{defs}{user_text}\n"), offset)
 }
 
+/// Real rule files often begin with `#!/usr/sbin/nft -f` and `flush
+/// ruleset`. Inside a node that statement would also wipe the platform's
+/// own table (Docker's embedded DNS), so seglab takes it out and resets the
+/// node's tables itself instead. Returns the text with every `flush
+/// ruleset` statement blanked (so line numbers stay those of the file) and
+/// the 1-based lines it was on.
+pub fn without_flush_ruleset(text: &str) -> (String, Vec<usize>) {
+    let mut lines = Vec::new();
+    let out: Vec<&str> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let code = line.split('#').next().unwrap_or("");
+            let words: Vec<&str> = code
+                .split(|c: char| c.is_whitespace() || c == ';')
+                .filter(|w| !w.is_empty())
+                .collect();
+            if words == ["flush", "ruleset"] {
+                lines.push(i + 1);
+                ""
+            } else {
+                line
+            }
+        })
+        .collect();
+    let mut joined = out.join("\n");
+    if text.ends_with('\n') {
+        joined.push('\n');
+    }
+    (joined, lines)
+}
+
 /// Rewrites nft's `/dev/stdin:LINE:COL` positions to the user's file and
 /// line (nft numbers the lines of what it read, defines included).
 pub fn map_error(stderr: &str, file: &str, offset: usize) -> String {
@@ -134,6 +166,21 @@ pub fn host_rules(host: &Host) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flush_ruleset_is_blanked_where_it_stands_and_nothing_else() {
+        let file = "#!/usr/sbin/nft -f\n\nflush ruleset\n\ntable inet filter {\n  chain forward {\n    type filter hook forward priority 0; policy drop;\n  }\n}\n  flush ruleset ; # again\nflush table inet filter\n";
+        let (text, lines) = without_flush_ruleset(file);
+        assert_eq!(lines, vec![3, 10]);
+        assert_eq!(text.lines().count(), file.lines().count());
+        assert!(text.ends_with('\n'));
+        assert!(!text.contains("flush ruleset"));
+        assert!(text.contains("flush table inet filter"));
+        assert_eq!(
+            without_flush_ruleset("table ip t {}\n").1,
+            Vec::<usize>::new()
+        );
+    }
 
     #[test]
     fn error_positions_map_back_to_the_users_file() {

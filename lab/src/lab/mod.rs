@@ -285,7 +285,19 @@ pub(crate) async fn apply_file<B: LabBackend>(
     node: &NodeRef,
     rules: &RuleFile,
 ) -> Result<()> {
-    let (text, offset) = nft::with_defines(sc, &rules.text);
+    let (user_text, flushes) = nft::without_flush_ruleset(&rules.text);
+    if !flushes.is_empty() {
+        // What the file asks for, without wiping the platform's own table.
+        tracing::warn!(
+            "{}:{}: `flush ruleset` left out: seglab resets {}'s tables itself \
+             (the platform's own table stays)",
+            rules.file,
+            flushes[0],
+            node.name
+        );
+        reset_gateway(b, node).await?;
+    }
+    let (text, offset) = nft::with_defines(sc, &user_text);
     apply_rules(
         b,
         node,
