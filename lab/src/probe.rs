@@ -838,7 +838,7 @@ mod tests {
 
     #[tokio::test]
     async fn probe_from_sees_the_namespace_rules() {
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         ns.lo_up().await;
         crate::netns::nft_apply(ns.pid(), DROP_5555).await.unwrap();
         // Listeners on 5555 inside the namespace: only the rule blocks them.
@@ -917,7 +917,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_thousand_dropped_probes_take_about_one_timeout() {
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         ns.lo_up().await;
         crate::netns::nft_apply(ns.pid(), DROP_5555).await.unwrap();
         let targets: Vec<_> = (0..1000)
@@ -944,7 +944,7 @@ mod tests {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(1000);
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         ns.lo_up().await;
         let pid = ns.pid();
         crate::netns::nft_apply(pid, DROP_5555).await.unwrap();
