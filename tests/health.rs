@@ -197,8 +197,9 @@ fn a_phase_left_open_by_a_killed_verify_is_found_and_put_back() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // Kill it once both gateways carry the phase.
-    let deadline = Instant::now() + Duration::from_secs(20);
+    // Kill it once both gateways carry the phase (the deadline only turns
+    // a hang into a failure, as in the other waits of the live tests).
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !(seal_of(&lab, "gw-mgmt").contains("phase=push-install")
         && seal_of(&lab, "gw-sensitive").contains("phase=push-install"))
     {

@@ -348,7 +348,7 @@ fn ctrl_c_during_a_phase_closes_the_phase() {
     let opened = std::time::Instant::now();
     while !in_netns(&lab, "gw-mgmt", &["nft", "list", "ruleset"]).contains("25001") {
         assert!(
-            opened.elapsed() < Duration::from_secs(10),
+            opened.elapsed() < Duration::from_secs(60),
             "the phase never opened"
         );
         std::thread::sleep(Duration::from_millis(50));
