@@ -563,8 +563,8 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn nft_apply_and_list_stay_inside_the_namespace() {
-        let before = host_ruleset();
         let Some(ns) = TestNs::new() else { return };
+        let before = host_ruleset();
         ns.lo_up().await;
         nft_apply(
             ns.pid(),

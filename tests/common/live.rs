@@ -120,10 +120,12 @@ pub fn live(needs: &[Need]) -> bool {
             Some(why) => why,
         },
     };
+    // libtest names each test's thread after the test; the crate says
+    // which test target (`seglab` for the library's unit tests).
     let test = std::thread::current()
         .name()
         .filter(|n| *n != "main")
-        .map(|n| format!("{n}: "))
+        .map(|n| format!("{}::{n}: ", env!("CARGO_CRATE_NAME")))
         .unwrap_or_default();
     let _ = writeln!(
         std::io::stderr(),
