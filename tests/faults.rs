@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 /// the winner's lab down.
 #[test]
 fn two_ups_with_one_name_one_wins_and_the_lab_is_intact() {
+    if !live(LAB) {
+        return;
+    }
     let guard = LabGuard(unique("race"));
     let lab = guard.0.clone();
     let children: Vec<Child> = (0..2)
@@ -112,6 +115,9 @@ fn reached(moment: &str, lab: &str) -> bool {
 /// everything; a lab with networks only is no exception.
 #[test]
 fn a_lab_left_half_made_by_kill_9_is_listed_as_partial_and_down_removes_it() {
+    if !live(LAB) {
+        return;
+    }
     for moment in ["claim", "network", "node"] {
         let guard = LabGuard(unique(&format!("kill9-{moment}")));
         let lab = guard.0.clone();
@@ -201,6 +207,9 @@ fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[test]
 fn sigterm_during_up_leaves_nothing() {
+    if !live(LAB) {
+        return;
+    }
     let lab = unique("termup");
     let _guard = LabGuard(lab.clone());
     let child = seglab()
@@ -217,6 +226,9 @@ fn sigterm_during_up_leaves_nothing() {
 
 #[test]
 fn sigterm_during_verify_leaves_the_lab_as_it_was() {
+    if !live(LAB) {
+        return;
+    }
     let guard = up("scenario-3", "termverify", &[]);
     let lab = guard.0.clone();
     for phase in [None, Some("push-install")] {
@@ -247,6 +259,9 @@ fn sigterm_during_verify_leaves_the_lab_as_it_was() {
 
 #[test]
 fn sigterm_during_test_tears_its_lab_down() {
+    if !live(LAB) {
+        return;
+    }
     let scenario = fixture("faults/sigterm.yaml");
     let child = seglab()
         .args(["test", &scenario, "--timeout", "5000"])
@@ -274,6 +289,9 @@ fn sigterm_during_test_tears_its_lab_down() {
 
 #[test]
 fn sigterm_during_down_then_down_again_removes_everything() {
+    if !live(LAB) {
+        return;
+    }
     let guard = up("scenario-4", "termdown", &[]);
     let lab = guard.0.clone();
     let child = seglab()
@@ -292,6 +310,9 @@ fn sigterm_during_down_then_down_again_removes_everything() {
 
 #[test]
 fn sigint_as_networks_are_created_on_a_busy_engine_leaves_nothing() {
+    if !live(LAB) {
+        return;
+    }
     // A request dropped mid-way used to be carried out by a busy engine
     // after the cleanup had swept: networks were left behind (seen once in
     // four tries while another lab came up; not reproduced on demand).

@@ -81,6 +81,9 @@ fn verdicts(o: &Output) -> BTreeMap<String, String> {
 /// probe, every source at once) and 256 probed one cell at a time per source.
 #[test]
 fn verify_under_ulimit_256_gives_the_same_verdicts_without_errors() {
+    if !live(LAB) {
+        return;
+    }
     let lab = up("scenario-4", "limits", &[]);
     let free = verify_under(&lab.0, None);
     assert_eq!(free.status.code(), Some(0), "{}", text(&free));
@@ -96,6 +99,9 @@ fn verify_under_ulimit_256_gives_the_same_verdicts_without_errors() {
 
 #[test]
 fn a_limit_too_low_to_probe_is_an_environment_error() {
+    if !live(LAB) {
+        return;
+    }
     let lab = up("scenario-4", "limits-low", &[]);
     let o = verify_under(&lab.0, Some(32));
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
@@ -130,6 +136,9 @@ fn the_scale_lab_validates_with_its_full_matrix() {
 #[test]
 #[ignore]
 fn the_56_node_lab_verifies_clean_at_any_limit() {
+    if !live(LAB) {
+        return;
+    }
     let path = repo_root().join(SCALE_56);
     let lab = up(path.to_str().unwrap(), "scale", &[]);
     let free = verify_under(&lab.0, None);

@@ -100,6 +100,9 @@ fn listeners_work_without_capabilities(lab: &str) {
 
 #[test]
 fn lab_nodes_hold_no_capability_and_cannot_send_raw_frames() {
+    if !live(LAB) {
+        return;
+    }
     let guard = up("scenario-2", "priv", &[]);
     let lab = guard.0.clone();
 

@@ -16,6 +16,9 @@ use std::process::{Command, Stdio};
 /// stderr, the exit is 1 (the failed verification), and no lab is left.
 #[test]
 fn test_keeps_every_report_beside_the_errors() {
+    if !live(LAB) {
+        return;
+    }
     let o = seglab()
         .args([
             "test",
@@ -93,6 +96,9 @@ impl Drop for ScratchImage {
 
 #[test]
 fn a_lab_whose_stored_spec_is_unreadable_is_named_as_such() {
+    if !live(LAB) {
+        return;
+    }
     let lab = unique("badspec");
     let _guard = LabGuard(lab.clone());
     let image = ScratchImage::new(&lab);
@@ -131,6 +137,9 @@ fn a_lab_whose_stored_spec_is_unreadable_is_named_as_such() {
 /// `verify` noticed first.
 #[test]
 fn a_moved_lab_says_so_and_down_racing_verify_is_exit_3() {
+    if !live(LAB) {
+        return;
+    }
     let _first = up("scenario-2", "first", &[]);
     let lab = unique("second");
     let _guard = LabGuard(lab.clone());
@@ -176,6 +185,9 @@ fn a_moved_lab_says_so_and_down_racing_verify_is_exit_3() {
 /// NO_COLOR (a pseudo-terminal from `script` stands in for a person).
 #[test]
 fn log_lines_are_plain_off_a_terminal_and_with_no_color() {
+    if !live(LAB) {
+        return;
+    }
     let esc = "\u{1b}[";
     let o = run(&["-vv", "status", "no-such-lab-for-colours"]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -213,6 +225,9 @@ fn log_lines_are_plain_off_a_terminal_and_with_no_color() {
 /// reach `--output`), both labs are torn down, and the exit is quiet.
 #[test]
 fn a_closed_stdout_still_runs_every_scenario_to_its_teardown() {
+    if !live(LAB) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("reports.json");
     let mut child = seglab()
@@ -249,6 +264,9 @@ fn a_closed_stdout_still_runs_every_scenario_to_its_teardown() {
 /// networks while it is verified: the engine then refuses to remove it.
 #[test]
 fn a_failed_teardown_in_test_keeps_the_reports() {
+    if !live(LAB) {
+        return;
+    }
     let holder = up("scenario-2", "holder", &[]);
     let intruder = container(&holder.0, "ams");
     let name = format!("tdown-{}", std::process::id());
@@ -318,6 +336,9 @@ fn a_failed_teardown_in_test_keeps_the_reports() {
 /// error, with its own exit code.
 #[test]
 fn a_test_that_verified_nothing_writes_no_report() {
+    if !live(LAB) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("junit.xml");
     let o = seglab()

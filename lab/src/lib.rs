@@ -48,3 +48,8 @@ pub mod runtime;
 pub mod scenario;
 pub mod testrun;
 pub mod verify;
+
+/// The test tiers (pure, live), shared with the integration tests.
+#[cfg(test)]
+#[path = "../../tests/common/live.rs"]
+pub(crate) mod tier;

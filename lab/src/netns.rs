@@ -482,7 +482,12 @@ pub(crate) mod tests {
     }
 
     impl TestNs {
-        pub(crate) fn new() -> TestNs {
+        /// `None` without root: the calling test is live and returns, skipped
+        /// (see [`crate::tier`]).
+        pub(crate) fn new() -> Option<TestNs> {
+            if !crate::tier::live(&[crate::tier::Need::Root]) {
+                return None;
+            }
             let child = std::process::Command::new("unshare")
                 .args(["-n", "sleep", "120"])
                 .spawn()
@@ -500,7 +505,7 @@ pub(crate) mod tests {
                 assert!(Instant::now() < deadline, "unshare never left our netns");
                 std::thread::sleep(Duration::from_millis(5));
             }
-            ns
+            Some(ns)
         }
 
         pub(crate) fn pid(&self) -> u32 {
@@ -547,15 +552,19 @@ pub(crate) mod tests {
             .unwrap()
     }
 
+    /// Live: the tools are needed only to work in namespaces, as root.
     #[test]
     fn tools_are_installed() {
+        if !crate::tier::live(&[crate::tier::Need::Root]) {
+            return;
+        }
         check_tools().unwrap();
     }
 
     #[tokio::test]
     async fn nft_apply_and_list_stay_inside_the_namespace() {
+        let Some(ns) = TestNs::new() else { return };
         let before = host_ruleset();
-        let ns = TestNs::new();
         ns.lo_up().await;
         nft_apply(
             ns.pid(),
@@ -573,7 +582,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn nft_errors_keep_the_line_number() {
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         let err = nft_apply(
             ns.pid(),
             "table inet t {\n  chain c {\n    tcp dport 22 acept\n  }\n}\n",
@@ -592,7 +601,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn ip_batch_and_route_show() {
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         ip_batch(
             ns.pid(),
             "link set lo up\nroute add unreachable 192.0.2.0/24\n",
@@ -624,7 +633,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn run_feeds_stdin_and_captures_stdout() {
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         let out = run(ns.pid(), "cat", &[], Some(b"line one\nline two\n".to_vec()))
             .await
             .unwrap();
@@ -640,7 +649,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn run_in_executes_inside_the_namespace() {
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         ns.lo_up().await;
         let pid = ns.pid();
         let inside = run_in(pid, || {
@@ -677,7 +686,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn run_in_reports_a_panic() {
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         let err = run_in(ns.pid(), || -> u32 { panic!("boom in ns") })
             .await
             .unwrap_err();
@@ -689,7 +698,7 @@ pub(crate) mod tests {
 
     #[test]
     fn exec_interactive_runs_in_the_namespace() {
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         let argv: Vec<String> = ["nft", "add", "table", "inet", "seglab_exec"]
             .map(String::from)
             .to_vec();
@@ -711,7 +720,7 @@ pub(crate) mod tests {
     #[test]
     fn exec_interactive_ignores_interrupts_while_the_program_runs() {
         use std::os::unix::process::ExitStatusExt;
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         // The program interrupts seglab (its parent: this test process),
         // then itself. Without the fix this test process dies of SIGINT.
         let argv: Vec<String> = [
@@ -762,7 +771,7 @@ pub(crate) mod tests {
 
     #[tokio::test]
     async fn a_missing_tool_says_how_to_install_it() {
-        let ns = TestNs::new();
+        let Some(ns) = TestNs::new() else { return };
         let err = run(ns.pid(), "seglab-no-such-tool", &[], None)
             .await
             .unwrap_err();

@@ -1,6 +1,17 @@
 //! Helpers shared by the integration tests that drive the real `seglab`
-//! binary against the real Docker engine.
+//! binary against the real Docker engine. Such a test starts with
+//! `if !live(LAB) { return; }` (see [`live`]).
 #![allow(dead_code)]
+
+pub mod live;
+
+// Not every test crate has live tests.
+#[allow(unused_imports)]
+pub use live::{live, Need};
+
+/// What a test that brings a lab up needs: the engine for the containers,
+/// root to enter their network namespaces.
+pub const LAB: &[Need] = &[Need::Docker, Need::Root];
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -69,6 +69,9 @@ mod tests {
     /// (removing its own claim again) when objects of the lab exist.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn of_two_claims_at_once_exactly_one_wins() {
+        if !crate::tier::live(&[crate::tier::Need::Docker]) {
+            return;
+        }
         let rt = Engine::connect().await.expect("a Docker engine");
         let lab = format!("claim-test-{}", std::process::id());
         let sc = crate::scenario::load("scenario-2").unwrap();

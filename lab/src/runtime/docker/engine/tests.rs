@@ -1,4 +1,5 @@
-//! Tests against the real engine. Every test labels what it creates with
+//! Tests against the real engine (live: skipped without one, see
+//! [`crate::tier`]), beside a few pure ones. Every test labels what it creates with
 //! `io.seglab.lab=rt-test-<pid>-<n>` and a [`Fixture`] removes everything so
 //! labelled when dropped, even when the test panics. Subnets come from
 //! 198.19.(200 + pid % 50).0/24, one /27 per test.
@@ -19,14 +20,19 @@ struct Fixture {
 }
 
 impl Fixture {
-    async fn new() -> Fixture {
+    /// `None` without a Docker engine: the calling test is live and
+    /// returns, skipped (see [`crate::tier`]).
+    async fn new() -> Option<Fixture> {
+        if !crate::tier::live(&[crate::tier::Need::Docker]) {
+            return None;
+        }
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         assert!(n < 8, "one /27 per test: at most 8 fixtures per process");
-        Fixture {
+        Some(Fixture {
             rt: Engine::connect().await.expect("Docker engine"),
             lab: format!("rt-test-{}-{n}", std::process::id()),
             slot: n as u8,
-        }
+        })
     }
 
     fn labels(&self) -> HashMap<String, String> {
@@ -221,7 +227,9 @@ async fn missing_engine_is_reported_with_where_it_was_looked_for() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_build_once_race_safely_and_are_removed_by_label() {
-    let fx = Fixture::new().await;
+    let Some(fx) = Fixture::new().await else {
+        return;
+    };
     let reference = format!("seglab-rt-test:{}", fx.lab);
     let files = fx.tiny_context();
     let hash = context_hash(&files);
@@ -302,7 +310,9 @@ async fn images_build_once_race_safely_and_are_removed_by_label() {
 
 #[tokio::test]
 async fn networks_are_isolated_bridges_and_overlaps_are_typed() {
-    let fx = Fixture::new().await;
+    let Some(fx) = Fixture::new().await else {
+        return;
+    };
     let (a, b) = fx.subnets();
     let spec = fx.network_spec("a", a);
     let started = Instant::now();
@@ -380,7 +390,9 @@ async fn networks_are_isolated_bridges_and_overlaps_are_typed() {
 
 #[tokio::test]
 async fn containers_get_static_addresses_on_every_network_before_start() {
-    let fx = Fixture::new().await;
+    let Some(fx) = Fixture::new().await else {
+        return;
+    };
     let (a, b) = fx.subnets();
     let (net_a, net_b) = fx.two_networks().await;
     let image = fx
@@ -546,7 +558,9 @@ async fn containers_get_static_addresses_on_every_network_before_start() {
 
 #[tokio::test]
 async fn running_containers_log_report_pid_and_die_on_kill() {
-    let fx = Fixture::new().await;
+    let Some(fx) = Fixture::new().await else {
+        return;
+    };
     let (a, b) = fx.subnets();
     let (net_a, net_b) = fx.two_networks().await;
 
@@ -692,7 +706,9 @@ async fn running_containers_log_report_pid_and_die_on_kill() {
 
 #[tokio::test]
 async fn missing_objects_are_not_found_or_already_gone() {
-    let fx = Fixture::new().await;
+    let Some(fx) = Fixture::new().await else {
+        return;
+    };
     let err = fx
         .rt
         .kill_container("seglab-rt-test-no-such-container")
