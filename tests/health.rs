@@ -159,16 +159,7 @@ fn a_gateway_killed_during_verify_makes_its_cells_path_down() {
     }
     let guard = up("scenario-3", "midrun", &[]);
     let lab = guard.0.clone();
-    // A long timeout keeps the blocked probes in flight while we kill.
-    let child = seglab()
-        .args(["verify", &lab, "--format", "json", "--timeout", "4000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    docker(&["kill", &container(&lab, "gw-mgmt")]);
-    let o = child.wait_with_output().unwrap();
+    let o = verify_while_killing(&lab, "gw-mgmt");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert_cross_cells_path_down(
         &reports(&o)[0],

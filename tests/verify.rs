@@ -197,15 +197,7 @@ fn a_destination_killed_mid_run_is_host_down_not_blocked() {
     }
     let guard = up("scenario-2", "kill", &[]);
     let lab = guard.0.clone();
-    // A long timeout keeps the blocked probes in flight while we kill.
-    let child = seglab()
-        .args(["verify", &lab, "--format", "json", "--timeout", "4000"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    docker(&["kill", &container(&lab, "storage")]);
-    let o = child.wait_with_output().unwrap();
+    let o = verify_while_killing(&lab, "storage");
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let report = &reports(&o)[0];
     let mut verdicts_with_storage = BTreeSet::new();

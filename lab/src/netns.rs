@@ -123,6 +123,24 @@ fn install_hint(program: &str) -> String {
 }
 
 impl NetnsError {
+    /// `nft -f` that exited unsuccessfully refused the rule set: the error
+    /// for that, with nft's own message; any other error as it is.
+    pub fn as_nft_rejection(self) -> NetnsError {
+        match self {
+            NetnsError::CommandFailed {
+                pid,
+                status,
+                stderr,
+                ..
+            } => NetnsError::NftRejected {
+                pid,
+                status,
+                stderr,
+            },
+            e => e,
+        }
+    }
+
     fn io(pid: u32, context: impl Into<String>, source: io::Error) -> Self {
         NetnsError::Io {
             pid,
@@ -293,20 +311,10 @@ pub async fn run(
 /// Applies an nftables ruleset (`nft -f -`, the text on stdin). On refusal the
 /// error is [`NetnsError::NftRejected`] with nft's stderr verbatim.
 pub async fn nft_apply(pid: u32, ruleset: &str) -> Result<(), NetnsError> {
-    match run(pid, "nft", &["-f", "-"], Some(ruleset.as_bytes().to_vec())).await {
-        Ok(_) => Ok(()),
-        Err(NetnsError::CommandFailed {
-            pid,
-            status,
-            stderr,
-            ..
-        }) => Err(NetnsError::NftRejected {
-            pid,
-            status,
-            stderr,
-        }),
-        Err(e) => Err(e),
-    }
+    run(pid, "nft", &["-f", "-"], Some(ruleset.as_bytes().to_vec()))
+        .await
+        .map(drop)
+        .map_err(NetnsError::as_nft_rejection)
 }
 
 /// `nft list ruleset` in the namespace.

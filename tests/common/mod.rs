@@ -158,3 +158,18 @@ pub fn failing(report: &serde_json::Value) -> Vec<String> {
     out.sort();
     out
 }
+
+/// `seglab verify LAB --format json` with a long timeout, during which
+/// `node`'s container is killed (once probing is well under way).
+pub fn verify_while_killing(lab: &str, node: &str) -> Output {
+    // A long timeout keeps the blocked probes in flight while we kill.
+    let child = seglab()
+        .args(["verify", lab, "--format", "json", "--timeout", "4000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("seglab starts");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    docker(&["kill", &container(lab, node)]);
+    child.wait_with_output().expect("seglab runs")
+}

@@ -205,23 +205,10 @@ pub(crate) async fn nft_apply<B: LabBackend>(
     node: &NodeRef,
     ruleset: &str,
 ) -> Result<(), NetnsError> {
-    match b
-        .run(node, "nft", &["-f", "-"], Some(ruleset.as_bytes().to_vec()))
+    b.run(node, "nft", &["-f", "-"], Some(ruleset.as_bytes().to_vec()))
         .await
-    {
-        Ok(_) => Ok(()),
-        Err(NetnsError::CommandFailed {
-            pid,
-            status,
-            stderr,
-            ..
-        }) => Err(NetnsError::NftRejected {
-            pid,
-            status,
-            stderr,
-        }),
-        Err(e) => Err(e),
-    }
+        .map(drop)
+        .map_err(NetnsError::as_nft_rejection)
 }
 
 async fn apply_rules<B: LabBackend>(

@@ -59,6 +59,16 @@ fn opts() -> VerifyOptions {
     VerifyOptions::default()
 }
 
+fn test_opts() -> TestOptions {
+    TestOptions {
+        up: UpOptions {
+            node_binary: PathBuf::new(),
+        },
+        verify: opts(),
+        keep: false,
+    }
+}
+
 fn verdicts(r: &Report) -> BTreeSet<Verdict> {
     r.results.iter().map(|c| c.verdict).collect()
 }
@@ -278,14 +288,7 @@ async fn a_phase_left_open_is_closed_before_the_next_run_and_noted() {
 async fn test_verifies_every_phase_then_tears_down_last() {
     let (sc, open) = policy("scenario-3");
     let b = faithful(open, false);
-    let topts = TestOptions {
-        up: UpOptions {
-            node_binary: PathBuf::new(),
-        },
-        verify: opts(),
-        keep: false,
-    };
-    let run = test_scenario(&b, &sc, &topts, &|_| {}, &Cancel::never()).await;
+    let run = test_scenario(&b, &sc, &test_opts(), &|_| {}, &Cancel::never()).await;
     assert!(run.errors.is_empty(), "{:?}", run.errors);
     let phases: Vec<&str> = run.reports.iter().map(|r| r.phase.as_str()).collect();
     assert_eq!(phases, ["base", "push-install", "push-install (closed)"]);
@@ -299,14 +302,7 @@ async fn test_keeps_the_reports_it_has_and_still_tears_down_when_a_phase_fails()
     let (sc, open) = policy("scenario-3");
     let b = faithful(open, false);
     b.with(|s| s.refuse = Some(("gw-mgmt".into(), "25001".into())));
-    let topts = TestOptions {
-        up: UpOptions {
-            node_binary: PathBuf::new(),
-        },
-        verify: opts(),
-        keep: false,
-    };
-    let run = test_scenario(&b, &sc, &topts, &|_| {}, &Cancel::never()).await;
+    let run = test_scenario(&b, &sc, &test_opts(), &|_| {}, &Cancel::never()).await;
     assert_eq!(run.reports.len(), 1, "the base report is kept");
     assert!(run.reports[0].ok());
     assert_eq!(run.errors.len(), 1);

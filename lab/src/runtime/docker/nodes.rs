@@ -157,42 +157,6 @@ pub(super) fn node_spec(
             networks: Vec::new(),
         }
     };
-    let mut specs = Vec::new();
-    for g in &placed.gateways {
-        let mut spec = spec_for(&g.name, NodeKind::Gateway, &[(LABEL_GATEWAY, &g.name)]);
-        spec.sysctls.extend(
-            [
-                ("net.ipv4.ip_forward", "1"),
-                // Paths may be asymmetric when several gateways share a
-                // transit network; strict reverse-path checks would drop them.
-                ("net.ipv4.conf.all.rp_filter", "0"),
-                ("net.ipv4.conf.default.rp_filter", "0"),
-                ("net.ipv4.conf.all.send_redirects", "0"),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
-        );
-        spec.networks = g
-            .attachments
-            .iter()
-            .map(|a| (segments[&a.segment].clone(), a.address))
-            .collect();
-        specs.push(spec);
-    }
-    for h in &placed.hosts {
-        let extra = [
-            (LABEL_HOST, h.name.as_str()),
-            (LABEL_ROLE, h.role.as_str()),
-            (LABEL_SEGMENT, h.segment.as_str()),
-        ];
-        let mut spec = spec_for(&h.name, NodeKind::Host, &extra);
-        // Stubs listen on ports under 1024 (22, 25, 445...) without
-        // CAP_NET_BIND_SERVICE; the sysctl is the namespace's own.
-        spec.sysctls
-            .insert("net.ipv4.ip_unprivileged_port_start".into(), "0".into());
-        spec.networks = vec![(segments[&h.segment].clone(), h.address)];
-        specs.push(spec);
-    }
-
     match kind {
         NodeKind::Gateway => {
             let g = placed.gateway(name).expect("a gateway of the scenario");
@@ -230,5 +194,39 @@ pub(super) fn node_spec(
             spec.networks = vec![(segments[&h.segment].clone(), h.address)];
             spec
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_containers_hold_no_capability_and_get_what_their_kind_needs() {
+        let sc = crate::scenario::load("scenario-3").unwrap();
+        let segments: BTreeMap<String, String> = sc
+            .segments
+            .iter()
+            .map(|s| (s.name.clone(), format!("net-{}", s.name)))
+            .collect();
+        let gw = node_spec("l1", &sc, "img", &segments, "gw-mgmt", NodeKind::Gateway);
+        let host = node_spec("l1", &sc, "img", &segments, "agent-1", NodeKind::Host);
+        for spec in [&gw, &host] {
+            assert!(spec.cap_add.is_empty());
+            assert_eq!(spec.cap_drop, ["ALL"]);
+            assert!(spec.no_new_privileges && spec.read_only);
+            assert!(spec.pids_limit.is_some() && spec.memory.is_some());
+            assert_eq!(spec.labels[LABEL_LAB], "l1");
+            let stored: Scenario = serde_json::from_str(&spec.labels[LABEL_SPEC]).unwrap();
+            assert_eq!(stored, sc);
+        }
+        assert_eq!(gw.name, "seglab-l1-gw-mgmt");
+        assert_eq!(gw.sysctls["net.ipv4.ip_forward"], "1");
+        let nets: Vec<&str> = gw.networks.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(nets, ["net-mgmt", "net-transit"]);
+        assert_eq!(host.sysctls["net.ipv4.ip_unprivileged_port_start"], "0");
+        assert!(!host.sysctls.contains_key("net.ipv4.ip_forward"));
+        assert_eq!(host.labels[LABEL_ROLE], "agent");
+        assert_eq!(host.networks.len(), 1);
     }
 }
