@@ -498,7 +498,9 @@ class SeglabCliBaseline(CliBaseline):
         self.ctr_specs = []
         for c in lab_containers(label):
             labels = c["Config"]["Labels"]
-            node = labels.get("io.seglab.gateway") or labels["io.seglab.host"]
+            node = labels.get("io.seglab.gateway") or labels.get("io.seglab.host")
+            if node is None:
+                continue  # the lab's claim: no node, never started
             hc = c["HostConfig"]
             args = ["docker", "create", "--name", self.container(node), "--hostname", c["Config"]["Hostname"],
                     "--label", f"{LABEL_LAB}={CLI_LAB}", "--restart", "no", "--stop-timeout", "1"]
