@@ -128,11 +128,10 @@ pub(super) fn node_spec(
     name: &str,
     kind: NodeKind,
 ) -> ContainerSpec {
-    let sc = placed;
     let spec_json = serde_json::to_string(placed).expect("a scenario serializes");
     let spec_for = |name: &str, kind: NodeKind, extra: &[(&str, &str)]| {
         let cfg = node_config(lab, placed, name, kind);
-        let mut labels = labels(lab, sc, extra);
+        let mut labels = labels(lab, placed, extra);
         labels.insert(LABEL_SPEC.into(), spec_json.clone());
         ContainerSpec {
             name: container_name(lab, name),
