@@ -100,8 +100,10 @@ fn a_lab_whose_stored_spec_is_unreadable_is_named_as_such() {
         return;
     }
     let lab = unique("badspec");
-    let _guard = LabGuard(lab.clone());
+    // Dropped after the guard has removed the container that uses it, so
+    // the image goes too when the test fails half-way.
     let image = ScratchImage::new(&lab);
+    let _guard = LabGuard(lab.clone());
     docker(&[
         "create",
         "--name",
