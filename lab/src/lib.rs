@@ -4,7 +4,9 @@
 //! Pure parts: [`scenario`] (parse, resolve section by section, validate;
 //! the built-in scenarios in [`scenario::builtin`]), [`catalog`],
 //! [`plan`] (the expected matrix), [`render`] and [`nft`] (rule set text),
-//! [`verify::judge`] and [`report`], and [`health`]'s comparisons.
+//! [`verify::judge`] and [`report`], and [`health`]'s comparisons;
+//! [`trace`] reads `nft monitor trace` output into each packet's walk
+//! through a node (the groundwork of explaining a cell).
 //!
 //! Orchestration, generic over the backend: [`lab`] (up: claim, segments,
 //! nodes, routes and rule sets), [`verify`] (probe, re-check the path,
@@ -47,6 +49,7 @@ pub mod report;
 pub mod runtime;
 pub mod scenario;
 pub mod testrun;
+pub mod trace;
 pub mod verify;
 
 /// The test tiers (pure, live), shared with the integration tests.
