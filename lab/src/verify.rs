@@ -267,16 +267,19 @@ async fn probe_cells<B: LabBackend>(
     plan: &Plan,
     which: &[usize],
     opts: VerifyOptions,
-    earlier: Option<LabHealth>,
-) -> Result<(BTreeMap<usize, Seen>, LabHealth)> {
+    earlier: Option<(LabInfo, LabHealth)>,
+) -> Result<(BTreeMap<usize, Seen>, (LabInfo, LabHealth))> {
     // Before anything is probed: a descriptor limit too low is said plainly.
     let window = Window::shared().map_err(|e| Error::Environment(e.to_string()))?;
     let window = &window;
-    let info = b.find_lab(lab).await?;
-    // A round right after another starts from that round's last check.
-    let before = match earlier {
-        Some(h) => h,
-        None => health::check(b, &info).await,
+    // A round right after another starts from that round's last look.
+    let (info, before) = match earlier {
+        Some(last) => last,
+        None => {
+            let info = b.find_lab(lab).await?;
+            let health = health::check(b, &info).await;
+            (info, health)
+        }
     };
     let mut seen: BTreeMap<usize, Seen> = BTreeMap::new();
     let mut by_src: BTreeMap<&str, (&NodeRef, Vec<ProbeTarget>)> = BTreeMap::new();
@@ -335,7 +338,8 @@ async fn probe_cells<B: LabBackend>(
     }
     // A node that broke during the run makes its cells' answers (and above
     // all their silence) meaningless.
-    let mut after = health::check(b, &b.find_lab(lab).await?).await;
+    let info_after = b.find_lab(lab).await?;
+    let mut after = health::check(b, &info_after).await;
     after.note_restarts(&before);
     for (&i, s) in seen.iter_mut() {
         if matches!(s.observed, Observed::HostDown | Observed::PathDown) {
@@ -345,7 +349,7 @@ async fn probe_cells<B: LabBackend>(
             *s = broken;
         }
     }
-    Ok((seen, after))
+    Ok((seen, (info_after, after)))
 }
 
 /// Probes every cell of `plan` in lab `lab` and judges it.
@@ -514,12 +518,11 @@ async fn close_on<B: LabBackend>(
 /// in their seal) are put back on their own rule set first; the returned
 /// notes say so in the report.
 async fn close_leftover_phases<B: LabBackend>(b: &B, info: &LabInfo) -> Result<Vec<String>> {
-    let state = health::check(b, info).await;
-    let open: Vec<(&str, &str)> = state.open_phases();
+    let open = health::phases_left_open(b, info).await;
     if open.is_empty() {
         return Ok(Vec::new());
     }
-    let gateways: Vec<&str> = open.iter().map(|(g, _)| *g).collect();
+    let gateways: Vec<&str> = open.iter().map(|(g, _)| g.as_str()).collect();
     close_on(b, info, &gateways, None).await?;
     let notes = open
         .iter()
