@@ -258,7 +258,7 @@ pub(crate) async fn load_gateway_ruleset<B: LabBackend>(
 ) -> Result<()> {
     reset_gateway(b, node).await?;
     if let Some(r) = rules {
-        apply_file(b, sc, lab, node, r).await?;
+        load_file(b, sc, lab, node, r, true).await?;
     }
     health::seal_node(b, node, None).await?;
     Ok(())
@@ -272,6 +272,19 @@ pub(crate) async fn apply_file<B: LabBackend>(
     node: &NodeRef,
     rules: &RuleFile,
 ) -> Result<()> {
+    load_file(b, sc, lab, node, rules, false).await
+}
+
+/// Applies an nft file; `freshly_reset` says the node's tables were just
+/// deleted, so a `flush ruleset` in the file needs no reset of its own.
+async fn load_file<B: LabBackend>(
+    b: &B,
+    sc: &Scenario,
+    lab: &str,
+    node: &NodeRef,
+    rules: &RuleFile,
+    freshly_reset: bool,
+) -> Result<()> {
     let (user_text, flushes) = nft::without_flush_ruleset(&rules.text);
     if !flushes.is_empty() {
         // What the file asks for, without wiping the platform's own table.
@@ -282,7 +295,9 @@ pub(crate) async fn apply_file<B: LabBackend>(
             flushes[0],
             node.name
         );
-        reset_gateway(b, node).await?;
+        if !freshly_reset {
+            reset_gateway(b, node).await?;
+        }
     }
     let (text, offset) = nft::with_defines(sc, &user_text);
     apply_rules(

@@ -75,12 +75,8 @@ impl LabBackend for DockerBackend {
     }
 
     async fn claim(&self, lab: &str, sc: &Scenario, prepared: &Prepared) -> Result<Claim> {
-        let filter = [(LABEL_LAB, lab)];
-        if !self.engine.containers(&filter).await?.is_empty()
-            || !self.engine.networks(&filter).await?.is_empty()
-        {
-            return Err(claim::already_exists(lab));
-        }
+        // The claim itself checks for the lab's objects once it holds the
+        // name; a look before would only repeat that.
         claim::claim(&self.engine, lab, sc, &prepared.image).await?;
         Ok(Claim {
             lab: lab.to_string(),
