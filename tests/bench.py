@@ -382,53 +382,63 @@ class CliBaseline(Baseline):
         self.net_specs = []
         for n in cb.networks:
             seg = n["Labels"]["com.docker.compose.network"]
-            cfg = n["IPAM"]["Config"][0]
-            opts = []
-            for k, v in sorted((n.get("Options") or {}).items()):
-                opts += ["-o", f"{k}={v}"]
-            self.net_specs.append((seg, ["docker", "network", "create", "--driver", n["Driver"],
-                                         "--subnet", cfg["Subnet"], "--gateway", cfg["Gateway"]]
-                                   + opts + ["--label", f"{LABEL_LAB}={CLI_LAB}",
-                                             f"{self.prefix}-{seg}"]))
+            self.net_specs.append((seg, self.network_spec(n, seg)))
         self.ctr_specs = []
         compose_net_seg = {n["Name"]: n["Labels"]["com.docker.compose.network"] for n in cb.networks}
         for c in cb.containers:
             node = c["Config"]["Labels"]["com.docker.compose.service"]
-            hc = c["HostConfig"]
-            args = ["docker", "create", "--name", self.container(node),
-                    "--hostname", c["Config"]["Hostname"],
-                    "--label", f"{LABEL_LAB}={CLI_LAB}", "--restart", "no", "--stop-timeout", "1"]
-            if hc.get("ReadonlyRootfs"):
-                args.append("--read-only")
-            for cap in hc.get("CapAdd") or []:
-                args += ["--cap-add", cap]
-            for cap in hc.get("CapDrop") or []:
-                args += ["--cap-drop", cap]
-            for opt in hc.get("SecurityOpt") or []:
-                args += ["--security-opt", opt]
-            if hc.get("PidsLimit"):
-                args += ["--pids-limit", str(hc["PidsLimit"])]
-            if hc.get("Memory"):
-                args += ["--memory", str(hc["Memory"])]
-            if hc.get("MemorySwap"):
-                args += ["--memory-swap", str(hc["MemorySwap"])]
-            for k, v in sorted((hc.get("Sysctls") or {}).items()):
-                args += ["--sysctl", f"{k}={v}"]
-            for e in c["Config"]["Env"]:
-                if e.startswith("SEGLAB_NODE="):
-                    args += ["--env", e]
-            attach = sorted((compose_net_seg[net], ep["IPAMConfig"]["IPv4Address"])
-                            for net, ep in c["NetworkSettings"]["Networks"].items())
-            first, rest = attach[0], attach[1:]
-            args += ["--network", f"{self.prefix}-{first[0]}", "--ip", first[1], self.image]
-            connects = [["docker", "network", "connect", "--ip", ip, f"{self.prefix}-{seg}",
-                         self.container(node)] for seg, ip in rest]
-            self.ctr_specs.append((args, connects, ["docker", "start", self.container(node)]))
+            self.ctr_specs.append(self.container_spec(c, node, compose_net_seg))
         self.subnets = {seg: spec[spec.index("--subnet") + 1] for seg, spec in self.net_specs}
         self.made = False
 
     def container(self, node):
         return f"{self.prefix}-{node}"
+
+    def network_spec(self, n, seg):
+        """`docker network create` of segment `seg` with every setting of
+        network `n` as the engine reports it."""
+        cfg = n["IPAM"]["Config"][0]
+        opts = []
+        for k, v in sorted((n.get("Options") or {}).items()):
+            opts += ["-o", f"{k}={v}"]
+        return (["docker", "network", "create", "--driver", n["Driver"],
+                 "--subnet", cfg["Subnet"], "--gateway", cfg["Gateway"]]
+                + opts + ["--label", f"{LABEL_LAB}={CLI_LAB}", f"{self.prefix}-{seg}"])
+
+    def container_spec(self, c, node, net_seg):
+        """`docker create` (with every setting of container `c` as the engine
+        reports it), the `docker network connect`s and the `docker start` of
+        `node`; `net_seg` maps the engine's network names to segments."""
+        hc = c["HostConfig"]
+        args = ["docker", "create", "--name", self.container(node),
+                "--hostname", c["Config"]["Hostname"],
+                "--label", f"{LABEL_LAB}={CLI_LAB}", "--restart", "no", "--stop-timeout", "1"]
+        if hc.get("ReadonlyRootfs"):
+            args.append("--read-only")
+        for cap in hc.get("CapAdd") or []:
+            args += ["--cap-add", cap]
+        for cap in hc.get("CapDrop") or []:
+            args += ["--cap-drop", cap]
+        for opt in hc.get("SecurityOpt") or []:
+            args += ["--security-opt", opt]
+        if hc.get("PidsLimit"):
+            args += ["--pids-limit", str(hc["PidsLimit"])]
+        if hc.get("Memory"):
+            args += ["--memory", str(hc["Memory"])]
+        if hc.get("MemorySwap"):
+            args += ["--memory-swap", str(hc["MemorySwap"])]
+        for k, v in sorted((hc.get("Sysctls") or {}).items()):
+            args += ["--sysctl", f"{k}={v}"]
+        for e in c["Config"]["Env"]:
+            if e.startswith("SEGLAB_NODE="):
+                args += ["--env", e]
+        attach = sorted((net_seg[net], ep["IPAMConfig"]["IPv4Address"])
+                        for net, ep in c["NetworkSettings"]["Networks"].items())
+        first, rest = attach[0], attach[1:]
+        args += ["--network", f"{self.prefix}-{first[0]}", "--ip", first[1], self.image]
+        connects = [["docker", "network", "connect", "--ip", ip, f"{self.prefix}-{seg}",
+                     self.container(node)] for seg, ip in rest]
+        return args, connects, ["docker", "start", self.container(node)]
 
     def up(self):
         self.made = True
@@ -488,46 +498,14 @@ class SeglabCliBaseline(CliBaseline):
         for n in nets:
             seg = n["Labels"]["io.seglab.segment"]
             net_seg[n["Name"]] = seg
-            cfg = n["IPAM"]["Config"][0]
-            opts = []
-            for k, v in sorted((n.get("Options") or {}).items()):
-                opts += ["-o", f"{k}={v}"]
-            self.net_specs.append((seg, ["docker", "network", "create", "--driver", n["Driver"],
-                                         "--subnet", cfg["Subnet"], "--gateway", cfg["Gateway"]]
-                                   + opts + ["--label", f"{LABEL_LAB}={CLI_LAB}", f"{self.prefix}-{seg}"]))
+            self.net_specs.append((seg, self.network_spec(n, seg)))
         self.ctr_specs = []
         for c in lab_containers(label):
             labels = c["Config"]["Labels"]
             node = labels.get("io.seglab.gateway") or labels.get("io.seglab.host")
             if node is None:
                 continue  # the lab's claim: no node, never started
-            hc = c["HostConfig"]
-            args = ["docker", "create", "--name", self.container(node), "--hostname", c["Config"]["Hostname"],
-                    "--label", f"{LABEL_LAB}={CLI_LAB}", "--restart", "no", "--stop-timeout", "1"]
-            if hc.get("ReadonlyRootfs"):
-                args.append("--read-only")
-            for cap in hc.get("CapAdd") or []:
-                args += ["--cap-add", cap]
-            for cap in hc.get("CapDrop") or []:
-                args += ["--cap-drop", cap]
-            for opt in hc.get("SecurityOpt") or []:
-                args += ["--security-opt", opt]
-            if hc.get("PidsLimit"):
-                args += ["--pids-limit", str(hc["PidsLimit"])]
-            if hc.get("Memory"):
-                args += ["--memory", str(hc["Memory"])]
-            for k, v in sorted((hc.get("Sysctls") or {}).items()):
-                args += ["--sysctl", f"{k}={v}"]
-            for e in c["Config"]["Env"]:
-                if e.startswith("SEGLAB_NODE="):
-                    args += ["--env", e]
-            attach = sorted((net_seg[net], ep["IPAMConfig"]["IPv4Address"])
-                            for net, ep in c["NetworkSettings"]["Networks"].items())
-            first, rest = attach[0], attach[1:]
-            args += ["--network", f"{self.prefix}-{first[0]}", "--ip", first[1], self.image]
-            connects = [["docker", "network", "connect", "--ip", ip, f"{self.prefix}-{seg}",
-                         self.container(node)] for seg, ip in rest]
-            self.ctr_specs.append((args, connects, ["docker", "start", self.container(node)]))
+            self.ctr_specs.append(self.container_spec(c, node, net_seg))
         self.subnets = {seg: spec[spec.index("--subnet") + 1] for seg, spec in self.net_specs}
         self.made = False
 

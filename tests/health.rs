@@ -54,20 +54,6 @@ fn seal_of(lab: &str, gateway: &str) -> String {
     )
 }
 
-fn network_of(lab: &str, segment: &str) -> String {
-    docker(&[
-        "network",
-        "ls",
-        "-q",
-        "--filter",
-        &format!("label=io.seglab.lab={lab}"),
-        "--filter",
-        &format!("label=io.seglab.segment={segment}"),
-    ])
-    .trim()
-    .to_string()
-}
-
 #[test]
 fn a_dead_gateway_is_path_down_never_a_pass() {
     if !live(LAB) {

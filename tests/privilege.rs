@@ -141,15 +141,7 @@ fn lab_nodes_hold_no_capability_and_cannot_send_raw_frames() {
     // (NET_RAW among them) does send the frame: without the fix, the check
     // above would fail. Labelled with the lab, so `down` removes it too.
     let image = docker(&["inspect", "-f", "{{.Image}}", &container(&lab, "agent-1")]);
-    let net = docker(&[
-        "network",
-        "ls",
-        "-q",
-        "--filter",
-        &format!("label=io.seglab.lab={lab}"),
-        "--filter",
-        "label=io.seglab.segment=mgmt",
-    ]);
+    let net = network_of(&lab, "mgmt");
     let stray = container(&lab, "default-caps");
     docker(&[
         "run",

@@ -173,3 +173,18 @@ pub fn verify_while_killing(lab: &str, node: &str) -> Output {
     docker(&["kill", &container(lab, node)]);
     child.wait_with_output().expect("seglab runs")
 }
+
+/// The id of the network of `segment` in lab `lab`.
+pub fn network_of(lab: &str, segment: &str) -> String {
+    docker(&[
+        "network",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("label=io.seglab.lab={lab}"),
+        "--filter",
+        &format!("label=io.seglab.segment={segment}"),
+    ])
+    .trim()
+    .to_string()
+}
