@@ -3,11 +3,14 @@
 //! the plan. A cell that fails is probed once more before it counts, so a
 //! lost packet never fails a CI run; the report says how many were retried.
 
+mod phases;
+
+pub use phases::{reset_phase, verify_lab};
+
 use crate::error::{Error, Result};
 use crate::health::{self, LabHealth, NodeHealth};
-use crate::lab;
 use crate::node_contract::{Identity, Proto, CATCHALL_SERVICE};
-use crate::plan::{plan, Cell, Expected, Plan};
+use crate::plan::{Cell, Expected, Plan};
 use crate::probe::{Observation, Observed, ProbeTarget, Window};
 use crate::runtime::{LabBackend, LabInfo, NodeRef, ProbeOptions};
 use crate::scenario::{BlockStyle, Scenario};
@@ -455,142 +458,6 @@ pub async fn verify_plan<B: LabBackend>(
             .map(|h| (h.name.clone(), h.segment.clone()))
             .collect(),
     })
-}
-
-/// Puts every gateway that a phase touches back on its own rule set, e.g.
-/// after `verify --phase` was interrupted with the phase open.
-pub async fn reset_phase<B: LabBackend>(b: &B, lab_name: &str, phase: &str) -> Result<()> {
-    let info = b.find_lab(lab_name).await?;
-    let Some(ph) = info.scenario.phase(phase) else {
-        return Ok(());
-    };
-    let gateways: Vec<&str> = ph.rulesets.iter().map(|r| r.gateway.as_str()).collect();
-    close_on(b, &info, &gateways, None).await
-}
-
-/// Loads a gateway's own rule set from scratch (and seals it).
-async fn reload_base<B: LabBackend>(b: &B, sc: &Scenario, lab: &str, node: &NodeRef) -> Result<()> {
-    let base = sc.gateway(&node.name).and_then(|g| g.ruleset.as_ref());
-    lab::load_gateway_ruleset(b, sc, lab, node, base).await
-}
-
-/// Closes a phase on every gateway in `gateways`: with the close file that
-/// `phase` gives the gateway, if any, else by reloading its own rule set.
-/// A gateway that fails does not stop the others from closing; the first
-/// error is returned once all were tried.
-async fn close_on<B: LabBackend>(
-    b: &B,
-    info: &LabInfo,
-    gateways: &[&str],
-    phase: Option<&str>,
-) -> Result<()> {
-    let sc = &info.scenario;
-    let close_file = |g: &str| {
-        sc.phase(phase?)?
-            .rulesets
-            .iter()
-            .find(|r| r.gateway == g)?
-            .close
-            .as_ref()
-    };
-    let mut first_error = None;
-    for g in gateways {
-        let step = async {
-            let node = info.running(g)?;
-            match close_file(g) {
-                Some(close) => {
-                    lab::apply_file(b, sc, &info.name, node, close).await?;
-                    health::seal_node(b, node, None).await?;
-                }
-                None => reload_base(b, sc, &info.name, node).await?,
-            }
-            Ok::<_, Error>(())
-        };
-        if let Err(e) = step.await {
-            tracing::warn!("closing the phase on {g} failed: {e}");
-            first_error.get_or_insert(e);
-        }
-    }
-    first_error.map_or(Ok(()), Err)
-}
-
-/// Gateways that a run killed mid-phase left with the phase open (recorded
-/// in their seal) are put back on their own rule set first; the returned
-/// notes say so in the report.
-async fn close_leftover_phases<B: LabBackend>(b: &B, info: &LabInfo) -> Result<Vec<String>> {
-    let open = health::phases_left_open(b, info).await;
-    if open.is_empty() {
-        return Ok(Vec::new());
-    }
-    let gateways: Vec<&str> = open.iter().map(|(g, _)| g.as_str()).collect();
-    close_on(b, info, &gateways, None).await?;
-    let notes = open
-        .iter()
-        .map(|(g, p)| {
-            format!(
-                "{g} still had phase {p} open (an interrupted `verify --phase`?); \
-                 its own rule set was put back before this run"
-            )
-        })
-        .collect::<Vec<_>>();
-    for n in &notes {
-        tracing::warn!("{n}");
-    }
-    Ok(notes)
-}
-
-/// `seglab verify`: the base policy, or a phase: open it, verify, close it,
-/// and for a temporary phase verify again that the temporary flows closed.
-/// A phase that is open is recorded in each gateway's seal, so that a run
-/// killed before it could close the phase is found and undone by the next.
-pub async fn verify_lab<B: LabBackend>(
-    b: &B,
-    lab_name: &str,
-    phase: Option<&str>,
-    opts: VerifyOptions,
-) -> Result<Vec<Report>> {
-    let info = b.find_lab(lab_name).await?;
-    let sc = &info.scenario;
-    let notes = close_leftover_phases(b, &info).await?;
-    let with_notes = |mut r: Report| {
-        r.notes = notes.clone();
-        r
-    };
-    let Some(phase) = phase else {
-        let p = plan(sc, None)?;
-        let report = verify_plan(b, lab_name, sc, &p, "base", opts).await?;
-        return Ok(vec![with_notes(report)]);
-    };
-    let p = plan(sc, Some(phase))?;
-    let ph = sc.phase(phase).expect("plan checked the phase");
-    // Open the phase; if a gateway refuses, put back the ones already opened.
-    let mut opened_on: Vec<&str> = Vec::new();
-    for r in &ph.rulesets {
-        let step = async {
-            let node = info.running(&r.gateway)?;
-            // Sealed as open before anything of the phase is loaded, so
-            // that a kill at any moment leaves the phase to be found.
-            health::seal_node(b, node, Some(phase)).await?;
-            lab::apply_file(b, sc, lab_name, node, &r.open).await?;
-            health::seal_node(b, node, Some(phase)).await?;
-            Ok::<_, Error>(())
-        };
-        if let Err(e) = step.await {
-            opened_on.push(r.gateway.as_str());
-            let _ = close_on(b, &info, &opened_on, None).await;
-            return Err(e);
-        }
-        opened_on.push(r.gateway.as_str());
-    }
-    let opened = verify_plan(b, lab_name, sc, &p, phase, opts).await;
-    close_on(b, &info, &opened_on, Some(phase)).await?;
-    let mut reports = vec![with_notes(opened?)];
-    if ph.temporary {
-        let base = plan(sc, None)?;
-        let label = format!("{phase} (closed)");
-        reports.push(verify_plan(b, lab_name, sc, &base, &label, opts).await?);
-    }
-    Ok(reports)
 }
 
 #[cfg(test)]
