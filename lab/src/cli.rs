@@ -119,6 +119,10 @@ pub struct OutputArgs {
     /// Probe timeout in milliseconds (50 to 60000): a dropped probe costs exactly this.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
     pub timeout: u64,
+    /// Do not trace probes in the gateways: the same verdicts, but every
+    /// dropped probe waits for the timeout and failing cells are not explained.
+    #[arg(long)]
+    pub no_trace: bool,
 }
 
 /// Bounds of `--timeout` in milliseconds. Below 50 ms a leak whose answer

@@ -63,6 +63,9 @@ use tokio::task::JoinSet;
 
 use crate::netns::{self, NetnsError};
 use crate::node_contract::{Identity, Proto};
+use crate::runtime::ProbeOptions;
+use crate::trace::evidence::{DropSeen, DropWait};
+use crate::trace::{Evidence, Flow};
 
 pub use window::Window;
 
@@ -74,6 +77,9 @@ pub const MAX_ANSWER: usize = 512;
 pub struct ProbeTarget {
     /// The caller's reference; echoed in the [`Observation`].
     pub id: usize,
+    /// The source host's address: probes leave from it (it names the
+    /// probe's five-tuple for the trace evidence).
+    pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub proto: Proto,
     pub port: u16,
@@ -133,8 +139,7 @@ pub struct Observation {
 pub async fn probe_from(
     pid: u32,
     targets: Vec<ProbeTarget>,
-    timeout: Duration,
-    concurrency: usize,
+    opts: ProbeOptions,
     window: &Window,
 ) -> Result<Vec<Observation>, NetnsError> {
     // Held until the thread is done: it covers the namespace descriptor and
@@ -147,7 +152,7 @@ pub async fn probe_from(
             .enable_io()
             .enable_time()
             .build()?;
-        Ok::<_, io::Error>(rt.block_on(run_probes(targets, timeout, concurrency, &window)))
+        Ok::<_, io::Error>(rt.block_on(run_probes(targets, &opts, &window)))
     })
     .await?;
     result.map_err(|source| NetnsError::Io {
@@ -158,15 +163,15 @@ pub async fn probe_from(
 }
 
 /// Runs every probe from the current network namespace, at most
-/// `concurrency` of them at a time and each only once `window` has room for
-/// it, and returns the observations in the order of `targets`.
+/// `opts.concurrency` of them at a time and each only once `window` has
+/// room for it, and returns the observations in the order of `targets`.
 pub async fn run_probes(
     targets: Vec<ProbeTarget>,
-    timeout: Duration,
-    concurrency: usize,
+    opts: &ProbeOptions,
     window: &Window,
 ) -> Vec<Observation> {
-    let concurrency = concurrency.max(1);
+    let concurrency = opts.concurrency.max(1);
+    let timeout = opts.timeout;
     let mut observations: Vec<Option<Observation>> = vec![None; targets.len()];
     let mut running = JoinSet::new();
     let mut finish = |joined: Result<(usize, Observation), tokio::task::JoinError>| match joined {
@@ -179,8 +184,9 @@ pub async fn run_probes(
         }
         // Taken before the probe starts its clock, released when it ends.
         let permit = window.probe_permit().await;
+        let evidence = opts.evidence.clone();
         running.spawn(async move {
-            let o = probe(target, timeout).await;
+            let o = probe(target, timeout, evidence.as_ref()).await;
             drop(permit);
             (index, o)
         });
@@ -222,14 +228,67 @@ impl Conclusion {
     fn blocked(timeout: Duration) -> Conclusion {
         Conclusion::with(Observed::Blocked, format!("no answer within {timeout:?}"))
     }
+
+    /// Blocked on the evidence of a traced drop, without the timeout.
+    fn dropped(seen: DropSeen) -> Conclusion {
+        Conclusion::with(Observed::Blocked, seen.to_string())
+    }
 }
 
-async fn probe(target: ProbeTarget, timeout: Duration) -> Observation {
+/// With trace evidence: binds the probe's socket to its source address and
+/// a probe source port, and registers its five-tuple before its first
+/// packet leaves. Without: nothing (the kernel picks the port).
+fn traced(
+    fd: BorrowedFd<'_>,
+    target: &ProbeTarget,
+    evidence: Option<&Evidence>,
+) -> Result<DropWait, Conclusion> {
+    let Some(evidence) = evidence else {
+        return Ok(DropWait::never());
+    };
+    // A port in use (a listener of the host, a probe still closing) is
+    // skipped; the range is wide, so a few tries always find one.
+    let mut last = None;
+    for _ in 0..64 {
+        let sport = evidence.source_port();
+        match sock::bind(
+            fd.as_raw_fd(),
+            &SockaddrIn::from(SocketAddrV4::new(target.src, sport)),
+        ) {
+            Ok(()) => {
+                let flow = Flow {
+                    src: target.src,
+                    dst: target.dst,
+                    proto: target.proto,
+                    sport,
+                    dport: target.port,
+                };
+                return Ok(evidence.expect(target.id, flow));
+            }
+            Err(Errno::EADDRINUSE) => last = Some(Errno::EADDRINUSE),
+            Err(e) => {
+                return Err(Conclusion::with(
+                    Observed::Error,
+                    format!("cannot bind the probe to {}: {e}", target.src),
+                ))
+            }
+        }
+    }
+    Err(Conclusion::with(
+        Observed::Error,
+        format!(
+            "no free probe source port on {}: {}",
+            target.src,
+            last.map_or("?".into(), |e| e.to_string())
+        ),
+    ))
+}
+
+async fn probe(target: ProbeTarget, timeout: Duration, evidence: Option<&Evidence>) -> Observation {
     let start = Instant::now();
-    let dst = SocketAddrV4::new(target.dst, target.port);
     let conclusion = match target.proto {
-        Proto::Tcp => probe_tcp(dst, timeout).await,
-        Proto::Udp => probe_udp(dst, timeout).await,
+        Proto::Tcp => probe_tcp(&target, timeout, evidence).await,
+        Proto::Udp => probe_udp(&target, timeout, evidence).await,
     };
     Observation {
         id: target.id,
@@ -240,7 +299,12 @@ async fn probe(target: ProbeTarget, timeout: Duration) -> Observation {
     }
 }
 
-async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Conclusion {
+async fn probe_tcp(
+    target: &ProbeTarget,
+    timeout: Duration,
+    evidence: Option<&Evidence>,
+) -> Conclusion {
+    let dst = SocketAddrV4::new(target.dst, target.port);
     // The socket is made and connected by hand, not by tokio's `TcpSocket`,
     // whose failing `connect` consumes it: the error queue is read from this
     // very socket, so one descriptor per probe is enough.
@@ -264,6 +328,10 @@ async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Conclusion {
     }
     // Best effort: the ICMP error details.
     let _ = sock::setsockopt(&fd, sockopt::Ipv4RecvErr, &true);
+    let mut dropped = match traced(fd.as_fd(), target, evidence) {
+        Ok(wait) => wait,
+        Err(c) => return c,
+    };
     match sock::connect(fd.as_raw_fd(), &SockaddrIn::from(dst)) {
         Ok(()) | Err(Errno::EINPROGRESS) => {}
         Err(e) => return refused(Proto::Tcp, "connect", &e.into(), Some(fd.as_fd())),
@@ -274,8 +342,13 @@ async fn probe_tcp(dst: SocketAddrV4, timeout: Duration) -> Conclusion {
             return Conclusion::with(Observed::Error, format!("cannot watch the socket: {e}"))
         }
     };
-    // Writable once connected or failed (as tokio's own connect waits).
-    match tokio::time::timeout(timeout, stream.writable()).await {
+    // Writable once connected or failed (as tokio's own connect waits);
+    // a drop seen in a traced node decides at once.
+    let connected = tokio::select! {
+        r = tokio::time::timeout(timeout, stream.writable()) => r,
+        seen = dropped.dropped() => return Conclusion::dropped(seen),
+    };
+    match connected {
         Err(_) => return Conclusion::blocked(timeout),
         Ok(Err(e)) => return Conclusion::with(Observed::Error, format!("connect: {e}")),
         Ok(Ok(())) => {}
@@ -332,11 +405,31 @@ async fn read_identity(mut stream: TcpStream, timeout: Duration) -> Conclusion {
     Conclusion::with(Observed::Error, detail)
 }
 
-async fn probe_udp(dst: SocketAddrV4, timeout: Duration) -> Conclusion {
-    let socket = match UdpSocket::bind(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)).await {
-        Ok(s) => s,
+async fn probe_udp(
+    target: &ProbeTarget,
+    timeout: Duration,
+    evidence: Option<&Evidence>,
+) -> Conclusion {
+    let dst = SocketAddrV4::new(target.dst, target.port);
+    let fd = match sock::socket(
+        sock::AddressFamily::Inet,
+        sock::SockType::Datagram,
+        sock::SockFlag::SOCK_NONBLOCK | sock::SockFlag::SOCK_CLOEXEC,
+        None,
+    ) {
+        Ok(fd) => fd,
         Err(e) => {
             return Conclusion::with(Observed::Error, format!("cannot create a UDP socket: {e}"))
+        }
+    };
+    let mut dropped = match traced(fd.as_fd(), target, evidence) {
+        Ok(wait) => wait,
+        Err(c) => return c,
+    };
+    let socket = match UdpSocket::from_std(std::net::UdpSocket::from(fd)) {
+        Ok(s) => s,
+        Err(e) => {
+            return Conclusion::with(Observed::Error, format!("cannot watch the socket: {e}"))
         }
     };
     // Without it, ICMP net/host-unreachable never reach a UDP socket.
@@ -364,8 +457,11 @@ async fn probe_udp(dst: SocketAddrV4, timeout: Duration) -> Conclusion {
                 received = socket.recv(&mut buf) => return received.map_err(|e| ("recv", e)),
             }
         }
-    })
-    .await;
+    });
+    let exchange = tokio::select! {
+        r = exchange => r,
+        seen = dropped.dropped() => return Conclusion::dropped(seen),
+    };
     match exchange {
         Err(_) => Conclusion::blocked(timeout),
         Ok(Err((op, e))) => refused(Proto::Udp, op, &e, Some(socket.as_fd())),
@@ -516,9 +612,18 @@ mod tests {
         }
     }
 
+    fn opts(timeout: Duration, concurrency: usize) -> ProbeOptions {
+        ProbeOptions {
+            timeout,
+            concurrency,
+            evidence: None,
+        }
+    }
+
     fn target(id: usize, proto: Proto, port: u16) -> ProbeTarget {
         ProbeTarget {
             id,
+            src: Ipv4Addr::LOCALHOST,
             dst: Ipv4Addr::LOCALHOST,
             proto,
             port,
@@ -594,7 +699,7 @@ mod tests {
             let listener = listener.try_clone().unwrap();
             let id = identity(Proto::Tcp, port);
             serve_tcp(listener, Some(id.greeting(greeting)));
-            let obs = run_probes(vec![target(7, Proto::Tcp, port)], T, 8, &wide()).await;
+            let obs = run_probes(vec![target(7, Proto::Tcp, port)], &opts(T, 8), &wide()).await;
             assert_eq!(obs.len(), 1);
             assert_eq!(obs[0].id, 7);
             assert_eq!(obs[0].observed, Observed::Open, "{:?}", obs[0]);
@@ -605,7 +710,7 @@ mod tests {
     #[tokio::test]
     async fn tcp_closed_port_is_rejected_by_reset() {
         let port = free_tcp_port();
-        let obs = run_probes(vec![target(0, Proto::Tcp, port)], T, 8, &wide()).await;
+        let obs = run_probes(vec![target(0, Proto::Tcp, port)], &opts(T, 8), &wide()).await;
         assert_eq!(obs[0].observed, Observed::Rejected, "{:?}", obs[0]);
         assert!(
             obs[0].detail.as_deref().unwrap().contains("TCP reset"),
@@ -627,8 +732,7 @@ mod tests {
                 target(0, Proto::Tcp, silent_port),
                 target(1, Proto::Tcp, chatty_port),
             ],
-            T,
-            8,
+            &opts(T, 8),
             &wide(),
         )
         .await;
@@ -651,7 +755,7 @@ mod tests {
         let port = socket.local_addr().unwrap().port();
         let id = identity(Proto::Udp, port);
         serve_udp(socket, id.greeting(Greeting::Plain));
-        let obs = run_probes(vec![target(3, Proto::Udp, port)], T, 8, &wide()).await;
+        let obs = run_probes(vec![target(3, Proto::Udp, port)], &opts(T, 8), &wide()).await;
         assert_eq!(obs[0].observed, Observed::Open, "{:?}", obs[0]);
         assert_eq!(obs[0].responder, Some(id));
     }
@@ -659,7 +763,7 @@ mod tests {
     #[tokio::test]
     async fn udp_closed_port_is_rejected_by_icmp() {
         let port = free_udp_port();
-        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8, &wide()).await;
+        let obs = run_probes(vec![target(0, Proto::Udp, port)], &opts(T, 8), &wide()).await;
         assert_eq!(obs[0].observed, Observed::Rejected, "{:?}", obs[0]);
         let detail = obs[0].detail.as_deref().unwrap();
         assert!(
@@ -691,7 +795,7 @@ mod tests {
                 }
             }
         });
-        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8, &wide()).await;
+        let obs = run_probes(vec![target(0, Proto::Udp, port)], &opts(T, 8), &wide()).await;
         // Open within the one timeout, from an answer to a datagram sent again.
         assert_eq!(obs[0].observed, Observed::Open, "{:?}", obs[0]);
         assert!(received.load(Ordering::SeqCst) >= 2);
@@ -702,7 +806,7 @@ mod tests {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = socket.local_addr().unwrap().port();
         serve_udp(socket, "pong\n".into());
-        let obs = run_probes(vec![target(0, Proto::Udp, port)], T, 8, &wide()).await;
+        let obs = run_probes(vec![target(0, Proto::Udp, port)], &opts(T, 8), &wide()).await;
         assert_eq!(obs[0].observed, Observed::Error, "{:?}", obs[0]);
         assert!(obs[0].detail.as_deref().unwrap().contains("pong"));
     }
@@ -726,7 +830,7 @@ mod tests {
             target(12, Proto::Tcp, open_port),
             target(13, Proto::Udp, free_udp_port()),
         ];
-        let obs = run_probes(targets, T, 8, &wide()).await;
+        let obs = run_probes(targets, &opts(T, 8), &wide()).await;
         let got: Vec<_> = obs.iter().map(|o| (o.id, o.observed)).collect();
         assert_eq!(
             got,
@@ -779,9 +883,10 @@ mod tests {
                 .map(|i| target(i, Proto::Tcp, port))
                 .collect()
         };
+        let wide_open = opts(t, 100);
         let (a, b) = tokio::join!(
-            run_probes(batch(0), t, 100, &window),
-            run_probes(batch(6), t, 100, &window)
+            run_probes(batch(0), &wide_open, &window),
+            run_probes(batch(6), &wide_open, &window)
         );
         for o in a.iter().chain(&b) {
             assert_eq!(o.observed, Observed::Error, "{o:?}");
@@ -801,7 +906,7 @@ mod tests {
         serve_tcp(listener, Some(id.greeting(Greeting::Plain)));
         let targets: Vec<_> = (0..1000).map(|i| target(i, Proto::Tcp, port)).collect();
         let start = Instant::now();
-        let obs = run_probes(targets, Duration::from_secs(3), 1000, &wide()).await;
+        let obs = run_probes(targets, &opts(Duration::from_secs(3), 1000), &wide()).await;
         let took = start.elapsed();
         eprintln!("1000 open TCP probes on the host's loopback: {took:?}");
         assert_eq!(obs.len(), 1000);
@@ -870,7 +975,9 @@ mod tests {
             target(3, Proto::Udp, 5556),
             target(4, Proto::Tcp, 5557),
         ];
-        let obs = probe_from(ns.pid(), targets, T, 16, &wide()).await.unwrap();
+        let obs = probe_from(ns.pid(), targets, opts(T, 16), &wide())
+            .await
+            .unwrap();
         let got: Vec<_> = obs.iter().map(|o| o.observed).collect();
         assert_eq!(
             got,
@@ -908,8 +1015,7 @@ mod tests {
         let obs = probe_from(
             ns.pid(),
             vec![target(0, Proto::Tcp, 5555), target(1, Proto::Udp, 5555)],
-            T,
-            16,
+            opts(T, 16),
             &wide(),
         )
         .await
@@ -929,10 +1035,13 @@ mod tests {
             .collect();
         let start = Instant::now();
         // Only so that a regression fails rather than runs for 1000 timeouts.
-        let obs = tokio::time::timeout(100 * T, probe_from(ns.pid(), targets, T, 1000, &wide()))
-            .await
-            .expect("the probes ran (nearly) one after the other")
-            .unwrap();
+        let obs = tokio::time::timeout(
+            100 * T,
+            probe_from(ns.pid(), targets, opts(T, 1000), &wide()),
+        )
+        .await
+        .expect("the probes ran (nearly) one after the other")
+        .unwrap();
         let took = start.elapsed();
         eprintln!("1000 dropped probes in a namespace, timeout {T:?}: {took:?}");
         assert!(obs.iter().all(|o| o.observed == Observed::Blocked));
@@ -1004,7 +1113,9 @@ mod tests {
         ] {
             let targets = (0..n).map(|i| target(i, proto, port)).collect();
             let start = Instant::now();
-            let obs = probe_from(pid, targets, timeout, n, &wide()).await.unwrap();
+            let obs = probe_from(pid, targets, opts(timeout, n), &wide())
+                .await
+                .unwrap();
             let took = start.elapsed();
             let mut counts = std::collections::BTreeMap::new();
             for o in &obs {
@@ -1027,7 +1138,7 @@ mod tests {
             .trim()
             .parse()
             .unwrap();
-        let err = probe_from(pid, vec![target(0, Proto::Tcp, 1)], T, 1, &wide())
+        let err = probe_from(pid, vec![target(0, Proto::Tcp, 1)], opts(T, 1), &wide())
             .await
             .unwrap_err();
         assert!(matches!(err, NetnsError::NotFound { .. }), "{err:?}");

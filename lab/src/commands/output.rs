@@ -16,6 +16,7 @@ impl OutputArgs {
     pub(super) fn verify(&self) -> VerifyOptions {
         VerifyOptions {
             timeout: Duration::from_millis(self.timeout),
+            trace: !self.no_trace,
             ..VerifyOptions::default()
         }
     }

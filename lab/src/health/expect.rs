@@ -54,6 +54,9 @@ pub struct Found {
     /// The digest of the rule set loaded now.
     pub digest: String,
     pub seal: Option<Seal>,
+    /// What the trace evidence needs: interface names by index and the
+    /// reject rules.
+    pub trace: crate::trace::evidence::NodeFacts,
 }
 
 /// One thing wrong with a node.
@@ -155,6 +158,8 @@ pub fn compare(expect: &Expectation, found: &Found) -> Vec<Problem> {
 
 #[derive(Deserialize)]
 struct IpLink {
+    #[serde(default)]
+    ifindex: u32,
     ifname: String,
     #[serde(default)]
     flags: Vec<String>,
@@ -226,6 +231,16 @@ pub fn parse_found(
         digest: seal::digest(nft_listing, platform_prefix)
             .map_err(|e| ParseError(e.to_string()))?,
         seal: seal::read(nft_listing).map_err(|e| ParseError(e.to_string()))?,
+        trace: crate::trace::evidence::NodeFacts {
+            interfaces: links
+                .iter()
+                .map(|l| (l.ifindex, l.ifname.clone()))
+                .collect(),
+            rejects: seal::reject_rules(nft_listing)
+                .map_err(|e| ParseError(e.to_string()))?
+                .into_iter()
+                .collect(),
+        },
     })
 }
 

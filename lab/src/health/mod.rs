@@ -37,6 +37,9 @@ pub struct NodeHealth {
     /// looks like now.
     #[serde(skip)]
     pub reached: Option<NodeRef>,
+    /// What the trace evidence needs of the node, as last looked at.
+    #[serde(skip)]
+    pub trace: Option<crate::trace::evidence::NodeFacts>,
 }
 
 impl NodeHealth {
@@ -185,6 +188,7 @@ async fn check_node<B: LabBackend>(
         problems: Vec::new(),
         open_phase: None,
         reached: None,
+        trace: None,
     };
     let reached = match node {
         None => {
@@ -208,7 +212,8 @@ async fn check_node<B: LabBackend>(
     match look_inside(b, reached).await {
         Ok(found) => {
             health.problems = expect::compare(&expectation, &found);
-            health.open_phase = found.seal.and_then(|s| s.phase);
+            health.open_phase = found.seal.as_ref().and_then(|s| s.phase.clone());
+            health.trace = Some(found.trace);
         }
         // It stopped between the listing and the look inside.
         Err(NetnsError::NotFound { .. }) => health.problems.push(Problem::NotRunning {
@@ -285,6 +290,7 @@ mod tests {
                 name: name.into(),
                 place: crate::runtime::NodePlace::Local { pid },
             }),
+            trace: None,
         }
     }
 

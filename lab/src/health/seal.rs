@@ -17,7 +17,7 @@ pub const STATE_TABLE: &str = "seglab_state";
 
 /// Tables of seglab's own that a digest leaves out: they change without the
 /// rule set under test changing.
-const UNSEALED_TABLES: [&str; 1] = [STATE_TABLE];
+const UNSEALED_TABLES: [&str; 2] = [STATE_TABLE, crate::trace::table::TRACE_TABLE];
 
 /// What seglab loaded into a node, as recorded there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,7 +141,32 @@ pub fn tables_to_reset(listing: &str, platform_prefix: &str) -> Result<Vec<Strin
         .filter(|o| o.get("table").is_some())
         .filter_map(table_of)
         .filter(|t| !docker.contains(t))
+        // seglab's trace table is not part of any rule set: it stays.
+        .filter(|(_, name)| name != crate::trace::table::TRACE_TABLE)
         .map(|(family, name)| format!("{family} {name}"))
+        .collect())
+}
+
+/// Rules whose verdict is a `reject`, as (family, table, handle): the
+/// kernel's trace reports them as drops, and the trace evidence must tell
+/// them apart (a rejected probe gets its refusal).
+pub fn reject_rules(listing: &str) -> Result<Vec<(String, String, u64)>, ListingError> {
+    let objs = objects(listing)?;
+    Ok(objs
+        .iter()
+        .filter_map(|o| o.get("rule"))
+        .filter(|r| {
+            r.get("expr")
+                .and_then(Value::as_array)
+                .is_some_and(|exprs| exprs.iter().any(|e| e.get("reject").is_some()))
+        })
+        .filter_map(|r| {
+            Some((
+                r.get("family")?.as_str()?.to_string(),
+                r.get("table")?.as_str()?.to_string(),
+                r.get("handle")?.as_u64()?,
+            ))
+        })
         .collect())
 }
 

@@ -17,6 +17,7 @@ use crate::nft;
 use crate::node_contract::NodeKind;
 use crate::runtime::{LabBackend, NodeRef};
 use crate::scenario::{topology, RuleFile, Scenario};
+use crate::trace;
 use futures_util::{stream, StreamExt};
 use std::path::PathBuf;
 
@@ -157,16 +158,12 @@ async fn configure_node<B: LabBackend>(
                 ip_batch(b, node, &format!("route replace default via {gw}\n")).await?;
             }
             let host = sc.host(name).expect("the node is a host of the scenario");
-            apply_rules(
-                b,
-                node,
-                &nft::host_rules(host),
-                "seglab's host rules",
-                name,
-                lab,
-                0,
-            )
-            .await?;
+            let mut rules = nft::host_rules(host);
+            // A host firewall can stop a probe: its drops are traced too.
+            if host.firewall.is_some() {
+                rules.push_str(&trace::table::trace_table());
+            }
+            apply_rules(b, node, &rules, "seglab's host rules", name, lab, 0).await?;
             health::seal_node(b, node, None).await?;
         }
         NodeKind::Gateway => {
@@ -180,6 +177,8 @@ async fn configure_node<B: LabBackend>(
             let gw = sc
                 .gateway(name)
                 .expect("the node is a gateway of the scenario");
+            // Kept by every reset of the gateway's rule set.
+            nft_apply(b, node, &trace::table::trace_table()).await?;
             load_gateway_ruleset(b, sc, lab, node, gw.ruleset.as_ref()).await?;
         }
     }

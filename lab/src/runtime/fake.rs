@@ -349,6 +349,26 @@ impl LabBackend for FakeBackend {
         }
     }
 
+    async fn trace(
+        &self,
+        node: &NodeRef,
+        _sink: std::sync::Arc<dyn crate::trace::evidence::TraceSink>,
+    ) -> Result<super::TraceHandle, NetnsError> {
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .push(format!("trace {}", node.name));
+        // No packets, no events: it only answers syncs.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>(4);
+        let task = tokio::spawn(async move {
+            while let Some(ack) = rx.recv().await {
+                let _ = ack.send(());
+            }
+        });
+        Ok(super::TraceHandle::new(tx, task))
+    }
+
     async fn probe(
         &self,
         node: &NodeRef,

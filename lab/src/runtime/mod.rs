@@ -25,6 +25,8 @@ use crate::netns::NetnsError;
 use crate::node_contract::NodeKind;
 use crate::probe::{Observation, ProbeTarget, Window};
 use crate::scenario::Scenario;
+use crate::trace::evidence::TraceSink;
+use crate::trace::Evidence;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Output};
@@ -171,11 +173,45 @@ pub struct Started {
 }
 
 /// How a batch of probes runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ProbeOptions {
     pub timeout: Duration,
     /// Probes in flight at once for this source.
     pub concurrency: usize,
+    /// The round's trace evidence: probes take their source ports from it
+    /// and end as soon as a drop of their packets is seen. `None`: no
+    /// tracing, every drop costs the timeout.
+    pub evidence: Option<Evidence>,
+}
+
+/// A running trace listener of one node ([`LabBackend::trace`]); it stops
+/// when dropped.
+pub struct TraceHandle {
+    sync: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+    _task: tokio_util::task::AbortOnDropHandle<()>,
+}
+
+impl TraceHandle {
+    /// A listener run by `task`, which answers each sync request once it
+    /// has delivered every event queued before it.
+    pub fn new(
+        sync: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+        task: tokio::task::JoinHandle<()>,
+    ) -> TraceHandle {
+        TraceHandle {
+            sync,
+            _task: tokio_util::task::AbortOnDropHandle::new(task),
+        }
+    }
+
+    /// Returns once every event the node emitted before the call has been
+    /// delivered (or the listener has stopped).
+    pub async fn sync(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.sync.send(tx).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
 }
 
 /// The lab backend. See the module documentation.
@@ -246,6 +282,15 @@ pub trait LabBackend {
         opts: ProbeOptions,
         window: &Window,
     ) -> Result<Vec<Observation>, NetnsError>;
+
+    /// Starts delivering the node's trace events (see [`crate::trace`]) to
+    /// `sink` until the handle is dropped. Listening starts before this
+    /// returns: every event after it is delivered.
+    async fn trace(
+        &self,
+        node: &NodeRef,
+        sink: std::sync::Arc<dyn TraceSink>,
+    ) -> Result<TraceHandle, NetnsError>;
 
     /// Runs a program interactively inside the node's namespace, with
     /// seglab's terminal; blocking.

@@ -12,10 +12,13 @@ use crate::health::{self, LabHealth, NodeHealth};
 use crate::node_contract::{Identity, Proto, CATCHALL_SERVICE};
 use crate::plan::{Cell, Expected, Plan};
 use crate::probe::{Observation, Observed, ProbeTarget, Window};
-use crate::runtime::{LabBackend, LabInfo, NodeRef, ProbeOptions};
+use crate::runtime::{LabBackend, LabInfo, NodeRef, ProbeOptions, TraceHandle};
 use crate::scenario::{BlockStyle, Scenario};
+use crate::trace::evidence::{NodeWalk, TraceSink};
+use crate::trace::Evidence;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Options of a verification run.
@@ -26,6 +29,11 @@ pub struct VerifyOptions {
     /// Probes in flight at once per source host; all sources together stay
     /// within the process's probe window (see [`Window`]).
     pub concurrency: usize,
+    /// Trace probe packets in the gateways and firewalled hosts: a traced
+    /// drop decides a probe at once, and failing cells are explained.
+    /// Off, verdicts are the same, drops cost the timeout and failing cells
+    /// have no explanation.
+    pub trace: bool,
 }
 
 impl Default for VerifyOptions {
@@ -33,6 +41,7 @@ impl Default for VerifyOptions {
         VerifyOptions {
             timeout: Duration::from_millis(500),
             concurrency: 4096,
+            trace: true,
         }
     }
 }
@@ -222,6 +231,8 @@ struct Seen {
     responder: Option<Identity>,
     detail: Option<String>,
     elapsed: Duration,
+    /// The probe's packets as the traced nodes saw them.
+    walks: Vec<NodeWalk>,
 }
 
 impl From<Observation> for Seen {
@@ -231,6 +242,7 @@ impl From<Observation> for Seen {
             responder: o.responder,
             detail: o.detail,
             elapsed: o.elapsed,
+            walks: Vec::new(),
         }
     }
 }
@@ -241,7 +253,46 @@ fn not_probed(observed: Observed, why: String) -> Seen {
         responder: None,
         detail: Some(why),
         elapsed: Duration::ZERO,
+        walks: Vec::new(),
     }
+}
+
+/// Listens to every traced node of the lab that runs (gateways, and hosts
+/// with a firewall) for one round. A node whose listener cannot start only
+/// loses its evidence: its drops cost the timeout.
+async fn start_tracing<B: LabBackend>(
+    b: &B,
+    sc: &Scenario,
+    info: &LabInfo,
+    health: &LabHealth,
+) -> (Evidence, Vec<TraceHandle>) {
+    let evidence = Evidence::new();
+    let traced = sc.gateways.iter().map(|g| g.name.as_str()).chain(
+        sc.hosts
+            .iter()
+            .filter(|h| h.firewall.is_some())
+            .map(|h| h.name.as_str()),
+    );
+    let mut starts = Vec::new();
+    for name in traced {
+        let (Some(node), Some(facts)) = (
+            info.node(name).and_then(|n| n.node.as_ref()),
+            health.node(name).and_then(|h| h.trace.clone()),
+        ) else {
+            continue;
+        };
+        evidence.add_node(name, facts);
+        let sink: Arc<dyn TraceSink> = Arc::new(evidence.clone());
+        starts.push(async move { (name, b.trace(node, sink).await) });
+    }
+    let mut handles = Vec::new();
+    for (name, started) in futures_util::future::join_all(starts).await {
+        match started {
+            Ok(h) => handles.push(h),
+            Err(e) => tracing::warn!("cannot trace {name}: {e}"),
+        }
+    }
+    (evidence, handles)
 }
 
 /// Why a cell cannot be judged on the network: an end host that is not
@@ -309,18 +360,30 @@ async fn probe_cells<B: LabBackend>(
             .1
             .push(ProbeTarget {
                 id: i,
+                src: sc
+                    .host(&c.src)
+                    .expect("plan hosts are scenario hosts")
+                    .address,
                 dst,
                 proto: c.proto,
                 port: c.port,
             });
     }
+    let (evidence, listeners) = if opts.trace && !by_src.is_empty() {
+        let (e, l) = start_tracing(b, sc, &info, &before).await;
+        (Some(e), l)
+    } else {
+        (None, Vec::new())
+    };
     let probe_opts = ProbeOptions {
         timeout: opts.timeout,
         concurrency: opts.concurrency,
+        evidence: evidence.clone(),
     };
+    let probe_opts = &probe_opts;
     let runs = by_src.into_iter().map(|(src, (node, targets))| async move {
         let ids: Vec<usize> = targets.iter().map(|t| t.id).collect();
-        match b.probe(node, targets, probe_opts, window).await {
+        match b.probe(node, targets, probe_opts.clone(), window).await {
             Ok(obs) => Ok(obs
                 .into_iter()
                 .map(|o| (o.id, Seen::from(o)))
@@ -338,6 +401,14 @@ async fn probe_cells<B: LabBackend>(
     });
     for r in futures_util::future::join_all(runs).await {
         seen.extend(r?);
+    }
+    // Every event of the round is in: each probe gets its walks.
+    futures_util::future::join_all(listeners.iter().map(TraceHandle::sync)).await;
+    drop(listeners);
+    if let Some(evidence) = &evidence {
+        for (&i, s) in seen.iter_mut() {
+            s.walks = evidence.walks(i);
+        }
     }
     // A node that broke during the run makes its cells' answers (and above
     // all their silence) meaningless.

@@ -16,6 +16,7 @@ mod nodes;
 mod segments;
 mod state;
 mod teardown;
+mod trace;
 
 pub use claim::LABEL_CLAIM;
 pub use engine::{Engine, RuntimeError};
@@ -164,14 +165,15 @@ impl LabBackend for DockerBackend {
         opts: ProbeOptions,
         window: &Window,
     ) -> Result<Vec<Observation>, NetnsError> {
-        crate::probe::probe_from(
-            Self::pid(node),
-            targets,
-            opts.timeout,
-            opts.concurrency,
-            window,
-        )
-        .await
+        crate::probe::probe_from(Self::pid(node), targets, opts, window).await
+    }
+
+    async fn trace(
+        &self,
+        node: &NodeRef,
+        sink: std::sync::Arc<dyn crate::trace::evidence::TraceSink>,
+    ) -> Result<super::TraceHandle, NetnsError> {
+        trace::listen(Self::pid(node), &node.name, sink).await
     }
 
     fn exec_interactive(&self, node: &NodeRef, argv: &[String]) -> Result<ExitStatus, NetnsError> {

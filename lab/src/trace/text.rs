@@ -1,8 +1,9 @@
 //! Reading what `nft monitor trace` prints in a node (nft 1.0.6 prints text
-//! even with `-j`): every chain a traced packet went through, the rule that
-//! decided or the chain's policy, and the verdict. Pure: the lines come from
-//! whoever ran the monitor. The groundwork of explaining a cell (#7): which
-//! gateway dropped a probe, by which rule.
+//! even with `-j`) into the same [`Walk`]s that seglab's own listener
+//! builds from the kernel's trace events: every chain a traced packet went
+//! through, the rule that decided or the chain's policy, and the verdict.
+//! It is what a person sees with `seglab exec LAB GW -- nft monitor trace`,
+//! and the tests hold the listener's walks against it.
 //!
 //! A line reads `trace id ID FAMILY TABLE CHAIN EVENT`, EVENT being
 //! `packet: FIELDS` (the packet as the chain saw it), `rule RULE (verdict V)`
@@ -11,18 +12,10 @@
 //! from its `packet:` line in the first chain it met until that chain is met
 //! again.
 
+use super::{Decision, Flow, Walk};
 use crate::node_contract::Proto;
+#[cfg(test)]
 use std::net::Ipv4Addr;
-
-/// The five-tuple of a traced packet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-pub struct Flow {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub proto: Proto,
-    pub sport: u16,
-    pub dport: u16,
-}
 
 /// One line of the monitor's output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,36 +38,6 @@ pub enum Event {
     Rule { rule: String, verdict: String },
     /// The chain's policy decided.
     Policy { verdict: String },
-}
-
-/// How a chain decided a packet.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Decision {
-    pub chain: String,
-    /// The deciding rule as nft prints it; `None` when the policy decided.
-    pub rule: Option<String>,
-    pub verdict: String,
-}
-
-/// One packet's way through one node.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Walk {
-    pub id: String,
-    pub flow: Option<Flow>,
-    pub iif: Option<String>,
-    /// The output interface once it was known (routed packets).
-    pub oif: Option<String>,
-    /// Every decision, in order; `continue` verdicts included.
-    pub decisions: Vec<Decision>,
-}
-
-impl Walk {
-    /// The decision that dropped or rejected the packet, if one did.
-    pub fn stopped_by(&self) -> Option<&Decision> {
-        self.decisions
-            .iter()
-            .find(|d| d.verdict == "drop" || d.verdict.starts_with("reject"))
-    }
 }
 
 /// The value after `key` in a run of `key value` words.
@@ -178,6 +141,7 @@ pub fn walks(text: &str) -> Vec<Walk> {
         };
         out[*i].decisions.push(Decision {
             chain: line.chain,
+            handle: None,
             rule,
             verdict,
         });
@@ -189,8 +153,9 @@ pub fn walks(text: &str) -> Vec<Walk> {
 mod tests {
     use super::*;
 
-    const MGMT: &str = include_str!("../../tests/fixtures/traces/scenario-3-gw-mgmt.txt");
-    const SENSITIVE: &str = include_str!("../../tests/fixtures/traces/scenario-3-gw-sensitive.txt");
+    const MGMT: &str = include_str!("../../../tests/fixtures/traces/scenario-3-gw-mgmt.txt");
+    const SENSITIVE: &str =
+        include_str!("../../../tests/fixtures/traces/scenario-3-gw-sensitive.txt");
 
     fn flow(src: &str, dst: &str, proto: Proto, dport: u16, w: &Walk) -> bool {
         w.flow.is_some_and(|f| {
