@@ -5,6 +5,7 @@ use super::seal::{self, Seal};
 use crate::scenario::{topology, Scenario};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -187,6 +188,16 @@ pub struct ParseError(String);
 /// Reads the output of `ip -j -4 -batch -` with `addr show` and `route
 /// show` (two JSON arrays, one after the other) and of
 /// `nft -j -s list ruleset`.
+fn addresses_by_interface(links: &[IpLink]) -> BTreeMap<String, Ipv4Addr> {
+    links
+        .iter()
+        .filter_map(|l| {
+            let a = l.addr_info.iter().find(|a| a.family == "inet")?;
+            Some((l.ifname.clone(), a.local.parse().ok()?))
+        })
+        .collect()
+}
+
 pub fn parse_found(
     ip_batch: &str,
     nft_listing: &str,
@@ -237,6 +248,11 @@ pub fn parse_found(
                 .map(|l| (l.ifindex, l.ifname.clone()))
                 .collect(),
             rejects: seal::reject_rules(nft_listing)
+                .map_err(|e| ParseError(e.to_string()))?
+                .into_iter()
+                .collect(),
+            addresses: addresses_by_interface(&links),
+            platform_tables: seal::platform_table_names(nft_listing, platform_prefix)
                 .map_err(|e| ParseError(e.to_string()))?
                 .into_iter()
                 .collect(),

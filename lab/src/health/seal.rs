@@ -147,6 +147,14 @@ pub fn tables_to_reset(listing: &str, platform_prefix: &str) -> Result<Vec<Strin
         .collect())
 }
 
+/// The platform's own tables (`family`, `name`) in a listing.
+pub fn platform_table_names(
+    listing: &str,
+    platform_prefix: &str,
+) -> Result<Vec<(String, String)>, ListingError> {
+    Ok(platform_tables(&objects(listing)?, platform_prefix))
+}
+
 /// Rules whose verdict is a `reject`, as (family, table, handle): the
 /// kernel's trace reports them as drops, and the trace evidence must tell
 /// them apart (a rejected probe gets its refusal).

@@ -44,6 +44,11 @@ pub struct NodeFacts {
     pub interfaces: BTreeMap<u32, String>,
     /// Rules whose verdict is a reject (the kernel reports them as drops).
     pub rejects: BTreeSet<RuleRef>,
+    /// The IPv4 address of each interface (to name its segment).
+    pub addresses: BTreeMap<String, std::net::Ipv4Addr>,
+    /// The platform's own tables (family, name): their chains are left out
+    /// of explanations.
+    pub platform_tables: BTreeSet<(String, String)>,
 }
 
 /// A drop seen for a probe's packet.

@@ -53,6 +53,7 @@ fn board() -> Evidence {
         NodeFacts {
             interfaces: [(2, "eth0".to_string()), (3, "eth1".to_string())].into(),
             rejects: [("inet".to_string(), "filter".to_string(), 9)].into(),
+            ..NodeFacts::default()
         },
     );
     b

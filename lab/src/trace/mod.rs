@@ -18,6 +18,7 @@
 //! opened inside the node's namespace.
 
 pub mod evidence;
+pub mod explain;
 pub mod netlink;
 pub mod table;
 pub mod text;

@@ -1,0 +1,253 @@
+use super::*;
+use crate::trace::{Decision, Walk};
+
+fn sc() -> Scenario {
+    crate::scenario::load("scenario-3").unwrap()
+}
+
+fn facts(sc: &Scenario, gw: &str) -> NodeFacts {
+    let g = sc.gateway(gw).unwrap();
+    NodeFacts {
+        addresses: g
+            .attachments
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (format!("eth{i}"), a.address))
+            .collect(),
+        platform_tables: [("ip".to_string(), "nat".to_string())].into(),
+        ..NodeFacts::default()
+    }
+}
+
+fn all_facts(sc: &Scenario) -> BTreeMap<String, NodeFacts> {
+    sc.gateways
+        .iter()
+        .map(|g| (g.name.clone(), facts(sc, &g.name)))
+        .collect()
+}
+
+fn decision(chain: &str, handle: Option<u64>, verdict: &str) -> Decision {
+    Decision {
+        chain: chain.into(),
+        handle,
+        rule: None,
+        verdict: verdict.into(),
+    }
+}
+
+fn walk(node: &str, iif: &str, oif: &str, decisions: Vec<Decision>) -> NodeWalk {
+    NodeWalk {
+        node: node.into(),
+        answer: false,
+        walk: Walk {
+            id: "1".into(),
+            flow: None,
+            iif: Some(iif.into()),
+            oif: Some(oif.into()),
+            decisions,
+        },
+    }
+}
+
+fn subject(observed: Observed) -> Subject<'static> {
+    Subject {
+        src: "agent-1",
+        dst: "ams",
+        observed,
+    }
+}
+
+/// Which interface of `gw` is on `segment`, as [`facts`] names them.
+fn on(sc: &Scenario, gw: &str, segment: &str) -> String {
+    let i = sc
+        .gateway(gw)
+        .unwrap()
+        .attachments
+        .iter()
+        .position(|a| a.segment == segment)
+        .unwrap();
+    format!("eth{i}")
+}
+
+#[test]
+fn the_path_is_the_gateways_in_order_then_a_firewalled_destination() {
+    let sc = sc();
+    assert_eq!(
+        traced_path(&sc, "agent-1", "ams"),
+        ["gw-sensitive", "gw-mgmt"]
+    );
+    assert_eq!(
+        traced_path(&sc, "ams", "agent-1"),
+        ["gw-mgmt", "gw-sensitive"]
+    );
+}
+
+#[test]
+fn a_policy_drop_names_the_gateway_and_the_chain() {
+    let sc = sc();
+    let walks = [walk(
+        "gw-sensitive",
+        &on(&sc, "gw-sensitive", "sensitive"),
+        &on(&sc, "gw-sensitive", "transit"),
+        vec![
+            decision("inet filter forward", None, "drop"),
+            decision("ip nat POSTROUTING", None, "accept"),
+        ],
+    )];
+    let e = explain(
+        &sc,
+        subject(Observed::Blocked),
+        &walks,
+        &all_facts(&sc),
+        &RuleBook::new(),
+    );
+    assert_eq!(
+        e.why,
+        "dropped by gw-sensitive: inet filter forward policy drop"
+    );
+    assert_eq!(
+        e.path[0].from.as_ref().unwrap().segment.as_deref(),
+        Some("sensitive")
+    );
+    assert_eq!(
+        e.path[0].to.as_ref().unwrap().segment.as_deref(),
+        Some("transit")
+    );
+    assert_eq!(e.path[0].steps.len(), 1, "the platform's chain is left out");
+    assert!(!e.path[1].seen);
+    insta::assert_snapshot!(e.to_text(""));
+}
+
+#[test]
+fn a_leak_names_the_accepting_rule_of_every_gateway_with_its_source() {
+    let sc = sc();
+    let mut rules = RuleBook::new();
+    for (gw, h, text, src) in [
+        (
+            "gw-sensitive",
+            5,
+            "ip saddr 198.18.31.10 accept",
+            Some("allow-all.nft:7"),
+        ),
+        ("gw-mgmt", 8, "tcp dport 445 accept", None),
+    ] {
+        rules.entry(gw.to_string()).or_default().insert(
+            ("inet".into(), "filter".into(), h),
+            NamedRule {
+                text: text.into(),
+                source: src.map(str::to_string),
+            },
+        );
+    }
+    let walks = [
+        walk(
+            "gw-sensitive",
+            "eth0",
+            "eth1",
+            vec![decision("inet filter forward", Some(5), "accept")],
+        ),
+        walk(
+            "gw-mgmt",
+            "eth1",
+            "eth0",
+            vec![decision("inet filter forward", Some(8), "accept")],
+        ),
+    ];
+    let e = explain(
+        &sc,
+        subject(Observed::Open),
+        &walks,
+        &all_facts(&sc),
+        &rules,
+    );
+    assert_eq!(
+        e.why,
+        "accepted by gw-sensitive: inet filter forward rule `ip saddr 198.18.31.10 accept` \
+         (allow-all.nft:7); gw-mgmt: inet filter forward rule `tcp dport 445 accept`"
+    );
+}
+
+#[test]
+fn a_packet_lost_with_no_drop_says_where_it_was_last_seen() {
+    let sc = sc();
+    let walks = [walk(
+        "gw-sensitive",
+        &on(&sc, "gw-sensitive", "sensitive"),
+        &on(&sc, "gw-sensitive", "transit"),
+        vec![decision("inet filter forward", Some(3), "accept")],
+    )];
+    let e = explain(
+        &sc,
+        subject(Observed::Blocked),
+        &walks,
+        &all_facts(&sc),
+        &RuleBook::new(),
+    );
+    assert_eq!(
+        e.why,
+        "left gw-sensitive towards transit, never reached gw-mgmt (no drop seen)"
+    );
+    let none = explain(
+        &sc,
+        subject(Observed::Blocked),
+        &[],
+        &all_facts(&sc),
+        &RuleBook::new(),
+    );
+    assert_eq!(none.why, "never reached gw-sensitive (no drop seen)");
+}
+
+#[test]
+fn a_dropped_answer_and_a_reject_are_told_apart() {
+    let sc = sc();
+    let mut answer = walk(
+        "gw-mgmt",
+        "eth0",
+        "eth1",
+        vec![decision("inet filter forward", None, "drop")],
+    );
+    answer.answer = true;
+    let walks = [
+        walk(
+            "gw-sensitive",
+            "eth0",
+            "eth1",
+            vec![decision("inet filter forward", Some(2), "accept")],
+        ),
+        walk(
+            "gw-mgmt",
+            "eth1",
+            "eth0",
+            vec![decision("inet filter forward", Some(2), "accept")],
+        ),
+        answer,
+    ];
+    let e = explain(
+        &sc,
+        subject(Observed::Blocked),
+        &walks,
+        &all_facts(&sc),
+        &RuleBook::new(),
+    );
+    assert_eq!(
+        e.why,
+        "the answer was dropped by gw-mgmt: inet filter forward policy drop"
+    );
+    let rejected = [walk(
+        "gw-sensitive",
+        "eth0",
+        "eth1",
+        vec![decision("inet filter forward", Some(6), "reject")],
+    )];
+    let e = explain(
+        &sc,
+        subject(Observed::Rejected),
+        &rejected,
+        &all_facts(&sc),
+        &RuleBook::new(),
+    );
+    assert_eq!(
+        e.why,
+        "rejected by gw-sensitive: inet filter forward rule `handle 6` -> reject"
+    );
+}
