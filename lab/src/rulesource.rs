@@ -9,9 +9,11 @@
 //! gateway's file, then a phase's file; `insert rule` creates at the top but
 //! still takes the next handle). Each chain's rules and statements are
 //! aligned in that order, pairing only a statement that can have made the
-//! rule ([`compare`]), most pairs first, then the most alike. A rule gets a
-//! source only when every best alignment gives it the same statement: no
-//! source is better than a wrong one.
+//! rule ([`compare`]), as many pairs as can be. A rule gets a source only
+//! when every such alignment gives it the same statement: no source is
+//! better than a wrong one. (How alike two compatible texts are does not
+//! break a tie: a `$name` and the literal address it stands for look
+//! different but may be the same rule.)
 
 mod compare;
 mod statements;
@@ -19,7 +21,7 @@ mod statements;
 mod tests;
 
 use crate::scenario::RuleFile;
-use compare::{likeness, shape};
+use compare::{fits, shape};
 use statements::{steps, Statement, Step};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -310,14 +312,14 @@ pub fn locate(listing: &Listing, loaded: &[&RuleFile]) -> BTreeMap<RuleKey, Sour
             })
             .collect();
         let file_shapes: Vec<_> = stmts.iter().map(|(_, s)| shape(&s.tokens)).collect();
-        let weights: Vec<Vec<Option<u32>>> = rules
+        let fit: Vec<Vec<bool>> = rules
             .iter()
             .map(|(_, r)| {
                 let listed = shape(&statements::lex(&r.text));
-                file_shapes.iter().map(|f| likeness(f, &listed)).collect()
+                file_shapes.iter().map(|f| fits(f, &listed)).collect()
             })
             .collect();
-        for (i, j) in certain_pairs(&weights) {
+        for (i, j) in certain_pairs(&fit) {
             let (file, s) = &stmts[j];
             let source = Source {
                 file: file.to_string(),
@@ -329,27 +331,28 @@ pub fn locate(listing: &Listing, loaded: &[&RuleFile]) -> BTreeMap<RuleKey, Sour
     out
 }
 
-/// Pairs (rule, statement) that every best order-keeping alignment makes.
-/// `weights[i][j]`: how alike rule i and statement j are, `None` when j
-/// cannot have made i. An alignment scores one `PAIR` per pair (so the most
-/// pairs win) plus their likeness.
-fn certain_pairs(weights: &[Vec<Option<u32>>]) -> Vec<(usize, usize)> {
-    const PAIR: u64 = 1 << 20;
-    let n = weights.len();
-    let m = weights.first().map_or(0, Vec::len);
-    let w = |i: usize, j: usize| weights[i][j].map(|x| PAIR + u64::from(x));
-    // best[i][j]: rules ..i with statements ..j; rest[i][j]: rules i.. with statements j...
-    let mut best = vec![vec![0u64; m + 1]; n + 1];
+/// Pairs (rule, statement) that every order-keeping alignment with the
+/// most pairs makes; `fit[i][j]`: statement j can have made rule i.
+fn certain_pairs(fit: &[Vec<bool>]) -> Vec<(usize, usize)> {
+    let n = fit.len();
+    let m = fit.first().map_or(0, Vec::len);
+    // best[i][j]: the most pairs of rules ..i with statements ..j;
+    // rest[i][j]: of rules i.. with statements j...
+    let mut best = vec![vec![0usize; m + 1]; n + 1];
     for i in 1..=n {
         for j in 1..=m {
-            let pair = w(i - 1, j - 1).map_or(0, |x| best[i - 1][j - 1] + x);
+            let pair = if fit[i - 1][j - 1] {
+                best[i - 1][j - 1] + 1
+            } else {
+                0
+            };
             best[i][j] = pair.max(best[i - 1][j]).max(best[i][j - 1]);
         }
     }
-    let mut rest = vec![vec![0u64; m + 1]; n + 1];
+    let mut rest = vec![vec![0usize; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
-            let pair = w(i, j).map_or(0, |x| rest[i + 1][j + 1] + x);
+            let pair = if fit[i][j] { rest[i + 1][j + 1] + 1 } else { 0 };
             rest[i][j] = pair.max(rest[i + 1][j]).max(rest[i][j + 1]);
         }
     }
@@ -359,7 +362,7 @@ fn certain_pairs(weights: &[Vec<Option<u32>>]) -> Vec<(usize, usize)> {
         // The best alignment with rule i left unpaired, and with each pairing.
         let unpaired = (0..=m).map(|j| best[i][j] + rest[i + 1][j]).max();
         let pairings: Vec<usize> = (0..m)
-            .filter(|&j| w(i, j).is_some_and(|x| best[i][j] + x + rest[i + 1][j + 1] == top))
+            .filter(|&j| fit[i][j] && best[i][j] + 1 + rest[i + 1][j + 1] == top)
             .collect();
         if let ([j], true) = (pairings.as_slice(), unpaired < Some(top)) {
             out.push((i, *j));

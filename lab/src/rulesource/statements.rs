@@ -3,8 +3,9 @@
 //! { ... } }`), flat commands (`add rule`, `insert rule`), several
 //! statements on a line (`;`), continued lines (`\`), comments, `define`s
 //! and the commands that throw earlier rules away (`flush ruleset`, `flush
-//! table`, `delete chain`, ...). Anything else is skipped: a statement we do
-//! not understand only leaves a listed rule without a source.
+//! table`, `delete chain`, ...). Anything else is skipped (`replace rule`
+//! too, see [`command`]): a statement we do not understand only leaves a
+//! listed rule without a source.
 
 /// One lexical token; `line` is 1-based in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -264,7 +265,9 @@ fn command(
             scopes.push(Scope::Chain(family, name(0)?, name(1)?));
             None
         }
-        ("add" | "insert" | "replace" | "create", "rule") => {
+        // `replace rule ... handle N` keeps the handle of the rule it
+        // replaces, out of creation order: left out, its rule gets no source.
+        ("add" | "insert" | "create", "rule") => {
             let body = names.get(2..)?;
             // `position N`, `handle N`, `index N` say where, not what.
             let body = match body.first().map(|t| t.text.as_str()) {

@@ -365,6 +365,11 @@ fn when_two_statements_could_have_made_a_rule_none_is_named() {
     let located = locate(&listing, &[&file]);
     assert_eq!(located.get(&filter(2)).cloned(), at("f.nft", 3));
     assert_eq!(located.get(&filter(3)), None);
+    // A `$name` and an address look different, but `$a` may be that
+    // address: the literal one is not preferred.
+    let file = rule_file("g.nft", "table inet filter {\n chain forward {\n  ip saddr $a tcp dport 22 accept\n  ip saddr 10.0.0.1 tcp dport 22 accept\n }\n}\n");
+    let listing = forward(&["ip saddr 10.0.0.1 tcp dport 22 accept"]);
+    assert!(locate(&listing, &[&file]).is_empty());
 }
 
 #[test]
@@ -407,4 +412,25 @@ fn rules_nft_lists_in_its_own_words() {
         .collect();
     assert_eq!(unlocated, [5, 17]);
     insta::assert_snapshot!(summary(&listing, &located));
+}
+
+#[test]
+fn a_replaced_rule_keeps_its_old_handle_and_gets_no_source() {
+    // As nft 1.0.6 lists a chain of `tcp dport 1, 2, 3 accept` after a
+    // second file ran `replace rule inet filter forward handle 3 tcp dport
+    // 22 accept` and `add rule inet filter forward tcp dport 4 accept`: the
+    // new rule took the old one's handle, out of creation order.
+    let base = rule_file("a.nft", "table inet filter {\n chain forward {\n  tcp dport 1 accept\n  tcp dport 2 accept\n  tcp dport 3 accept\n }\n}\n");
+    let second = rule_file("b.nft", "replace rule inet filter forward handle 3 tcp dport 22 accept\nadd rule inet filter forward tcp dport 4 accept\n");
+    let listing = forward(&[
+        "tcp dport 1 accept",
+        "tcp dport 22 accept",
+        "tcp dport 3 accept",
+        "tcp dport 4 accept",
+    ]);
+    let located = locate(&listing, &[&base, &second]);
+    assert_eq!(located.get(&filter(2)).cloned(), at("a.nft", 3));
+    assert_eq!(located.get(&filter(3)), None);
+    assert_eq!(located.get(&filter(4)).cloned(), at("a.nft", 5));
+    assert_eq!(located.get(&filter(5)).cloned(), at("b.nft", 2));
 }
