@@ -434,3 +434,15 @@ fn a_replaced_rule_keeps_its_old_handle_and_gets_no_source() {
     assert_eq!(located.get(&filter(4)).cloned(), at("a.nft", 5));
     assert_eq!(located.get(&filter(5)).cloned(), at("b.nft", 2));
 }
+
+#[test]
+fn commands_that_add_insert_flush_and_delete_in_a_real_kernel() {
+    let base = file!("tests/fixtures/listings/commands-base.nft");
+    let phase = file!("tests/fixtures/listings/commands-phase.nft");
+    let text = include_str!("../../../tests/fixtures/listings/commands.txt");
+    let (listing, located) = located(text, &[&base, &phase]);
+    // Every rule is told, `tcp dport 23` twice from two files, the flushed
+    // chain from the phase file only.
+    assert_eq!(located.len(), listing.rules.len());
+    insta::assert_snapshot!(summary(&listing, &located));
+}
