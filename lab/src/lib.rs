@@ -6,7 +6,8 @@
 //! [`plan`] (the expected matrix), [`render`] and [`nft`] (rule set text),
 //! [`verify::judge`] and [`report`], and [`health`]'s comparisons;
 //! [`trace`] reads `nft monitor trace` output into each packet's walk
-//! through a node (the groundwork of explaining a cell).
+//! through a node (the groundwork of explaining a cell), and [`rulesource`]
+//! maps a listed rule's handle back to the user's file and line.
 //!
 //! Orchestration, generic over the backend: [`lab`] (up: claim, segments,
 //! nodes, routes and rule sets), [`verify`] (probe, re-check the path,
@@ -46,6 +47,7 @@ pub mod ports;
 pub mod probe;
 pub mod render;
 pub mod report;
+pub mod rulesource;
 pub mod runtime;
 pub mod scenario;
 pub mod testrun;
