@@ -5,7 +5,7 @@
 
 use crate::node_contract::Proto;
 use crate::ports::PortKey;
-use crate::scenario::{Flow, Scenario};
+use crate::scenario::{Flow, Host, Scenario};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -14,6 +14,15 @@ use std::fmt::Write;
 pub enum Expected {
     Open,
     Blocked,
+}
+
+impl Expected {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Expected::Open => "open",
+            Expected::Blocked => "blocked",
+        }
+    }
 }
 
 /// One cell of the matrix.
@@ -97,6 +106,37 @@ pub fn probe_ports(sc: &Scenario) -> Vec<PortKey> {
     ports.into_iter().collect()
 }
 
+/// What the plan expects of one source, destination and port, under
+/// `flows` (see [`flows_in`]): also for ports outside the matrix.
+pub fn cell(flows: &[&Flow], src: &Host, dst: &Host, key: PortKey) -> Cell {
+    let permitting = flows
+        .iter()
+        .find(|f| f.from.matches(src) && f.to.matches(dst) && f.ports.iter().any(|p| p.key == key));
+    let same_segment = src.segment == dst.segment;
+    let firewall_blocks = dst
+        .firewall
+        .as_ref()
+        .is_some_and(|allow| !allow.iter().any(|p| p.key == key));
+    let (expected, reason) = if firewall_blocks {
+        (Expected::Blocked, format!("host firewall of {}", dst.name))
+    } else if let Some(f) = permitting {
+        (Expected::Open, format!("flow {}", f.flow))
+    } else if same_segment {
+        (Expected::Open, "same segment".to_string())
+    } else {
+        (Expected::Blocked, "no flow".to_string())
+    };
+    Cell {
+        src: src.name.clone(),
+        dst: dst.name.clone(),
+        proto: key.proto,
+        port: key.port,
+        expected,
+        flow: permitting.map(|f| f.flow),
+        reason,
+    }
+}
+
 pub fn plan(sc: &Scenario, phase: Option<&str>) -> Result<Plan, UnknownPhase> {
     let flows = flows_in(sc, phase)?;
     let ports = probe_ports(sc);
@@ -104,34 +144,7 @@ pub fn plan(sc: &Scenario, phase: Option<&str>) -> Result<Plan, UnknownPhase> {
     for src in &sc.hosts {
         for dst in sc.hosts.iter().filter(|d| d.name != src.name) {
             for key in &ports {
-                let permitting = flows.iter().find(|f| {
-                    f.from.matches(src)
-                        && f.to.matches(dst)
-                        && f.ports.iter().any(|p| p.key == *key)
-                });
-                let same_segment = src.segment == dst.segment;
-                let firewall_blocks = dst
-                    .firewall
-                    .as_ref()
-                    .is_some_and(|allow| !allow.iter().any(|p| p.key == *key));
-                let (expected, reason) = if firewall_blocks {
-                    (Expected::Blocked, format!("host firewall of {}", dst.name))
-                } else if let Some(f) = permitting {
-                    (Expected::Open, format!("flow {}", f.flow))
-                } else if same_segment {
-                    (Expected::Open, "same segment".to_string())
-                } else {
-                    (Expected::Blocked, "no flow".to_string())
-                };
-                cells.push(Cell {
-                    src: src.name.clone(),
-                    dst: dst.name.clone(),
-                    proto: key.proto,
-                    port: key.port,
-                    expected,
-                    flow: permitting.map(|f| f.flow),
-                    reason,
-                });
+                cells.push(cell(&flows, src, dst, *key));
             }
         }
     }

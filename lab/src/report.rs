@@ -107,6 +107,21 @@ fn cell_words(c: &ProbeResult) -> String {
     w
 }
 
+/// The explanations of a host pair's failing cells, each said once with
+/// the ports it explains.
+fn reasons<'a>(cells: &[&'a ProbeResult]) -> Vec<(&'a str, Vec<String>)> {
+    let mut out: Vec<(&str, Vec<String>)> = Vec::new();
+    for c in cells {
+        let Some(e) = &c.explain else { continue };
+        let port = format!("{}/{}", c.proto, c.port);
+        match out.iter_mut().find(|(why, _)| *why == e.why) {
+            Some((_, ports)) => ports.push(port),
+            None => out.push((e.why.as_str(), vec![port])),
+        }
+    }
+    out
+}
+
 /// The failing cells of one host pair. Cells that were not judged on the
 /// network (`host-down`, `path-down`) share one reason: it is said once,
 /// after their ports.
@@ -144,6 +159,9 @@ fn table(reports: &[Report]) -> String {
         }
         for ((src, dst), cells) in groups {
             let _ = writeln!(out, "    {src} -> {dst}: {}", pair_words(&cells));
+            for (why, ports) in reasons(&cells) {
+                let _ = writeln!(out, "        why {}: {why}", ports.join(" "));
+            }
         }
     }
     out
@@ -204,13 +222,39 @@ fn status(cells: &[&ProbeResult]) -> TestCaseStatus {
     let failing: Vec<String> = cells
         .iter()
         .filter(|c| c.verdict != Verdict::Pass)
-        .map(|c| format!("{} -> {}: {}", c.src, c.dst, cell_words(c)))
+        .map(|c| {
+            let why = c
+                .explain
+                .as_ref()
+                .map(|e| format!(": {}", e.why))
+                .unwrap_or_default();
+            format!("{} -> {}: {}{why}", c.src, c.dst, cell_words(c))
+        })
         .collect();
     if failing.is_empty() {
         TestCaseStatus::success()
     } else {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
         s.set_message(failing.join("; "));
+        // The whole path of each explained cell, in the failure's body.
+        let paths: String = cells
+            .iter()
+            .filter(|c| c.verdict != Verdict::Pass)
+            .filter_map(|c| {
+                let e = c.explain.as_ref()?;
+                Some(format!(
+                    "{} -> {} {}/{}:\n{}",
+                    c.src,
+                    c.dst,
+                    c.proto,
+                    c.port,
+                    e.to_text("  ")
+                ))
+            })
+            .collect();
+        if !paths.is_empty() {
+            s.set_description(paths);
+        }
         s
     }
 }
@@ -243,6 +287,7 @@ mod tests {
             elapsed_ms: 1.5,
             detail: None,
             retried: verdict != Verdict::Pass,
+            explain: None,
         }
     }
 

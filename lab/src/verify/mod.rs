@@ -3,8 +3,10 @@
 //! the plan. A cell that fails is probed once more before it counts, so a
 //! lost packet never fails a CI run; the report says how many were retried.
 
+mod explain;
 mod phases;
 
+pub use explain::{explain_cell, CellReport};
 pub use phases::{reset_phase, verify_lab};
 
 use crate::error::{Error, Result};
@@ -15,6 +17,7 @@ use crate::probe::{Observation, Observed, ProbeTarget, Window};
 use crate::runtime::{LabBackend, LabInfo, NodeRef, ProbeOptions, TraceHandle};
 use crate::scenario::{BlockStyle, Scenario};
 use crate::trace::evidence::{NodeWalk, TraceSink};
+use crate::trace::explain::{Explanation, Subject};
 use crate::trace::Evidence;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -171,6 +174,9 @@ pub struct ProbeResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     pub retried: bool,
+    /// Why a failing cell failed (with tracing on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explanation>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -435,6 +441,19 @@ pub async fn verify_plan<B: LabBackend>(
     label: &str,
     opts: VerifyOptions,
 ) -> Result<Report> {
+    verify_cells(b, lab, sc, plan, label, opts, false).await
+}
+
+/// [`verify_plan`]; with `explain_all`, passing cells are explained too.
+async fn verify_cells<B: LabBackend>(
+    b: &B,
+    lab: &str,
+    sc: &Scenario,
+    plan: &Plan,
+    label: &str,
+    opts: VerifyOptions,
+    explain_all: bool,
+) -> Result<Report> {
     let start = Instant::now();
     let all: Vec<usize> = (0..plan.cells.len()).collect();
     let judge_one = |i: usize, s: &Seen| {
@@ -448,7 +467,7 @@ pub async fn verify_plan<B: LabBackend>(
         )
     };
     let round = Instant::now();
-    let (mut seen, last_check) = probe_cells(b, lab, sc, plan, &all, opts, None).await?;
+    let (mut seen, mut last_check) = probe_cells(b, lab, sc, plan, &all, opts, None).await?;
     let round = round.elapsed();
     let answers = seen
         .values()
@@ -471,9 +490,30 @@ pub async fn verify_plan<B: LabBackend>(
         .collect();
     if !retry.is_empty() {
         tracing::debug!(cells = retry.len(), "retrying failed probes once");
-        let (again, _) = probe_cells(b, lab, sc, plan, &retry, opts, Some(last_check)).await?;
+        let (again, last) = probe_cells(b, lab, sc, plan, &retry, opts, Some(last_check)).await?;
         seen.extend(again);
+        last_check = last;
     }
+    let failing: Vec<explain::Failing> = seen
+        .iter()
+        .filter(|(i, s)| {
+            let v = judge_one(**i, s);
+            opts.trace
+                && !matches!(v, Verdict::HostDown | Verdict::PathDown)
+                && (explain_all || v != Verdict::Pass)
+        })
+        .map(|(&i, s)| explain::Failing {
+            id: i,
+            subject: Subject {
+                src: &plan.cells[i].src,
+                dst: &plan.cells[i].dst,
+                observed: s.observed,
+            },
+            walks: &s.walks,
+        })
+        .collect();
+    let (info, health) = &last_check;
+    let mut explanations = explain::explain_cells(b, &info.scenario, info, health, &failing).await;
     let mut summary = Summary {
         probes: plan.cells.len(),
         retries: retry.len(),
@@ -513,6 +553,7 @@ pub async fn verify_plan<B: LabBackend>(
             elapsed_ms: s.elapsed.as_secs_f64() * 1000.0,
             detail: s.detail.clone(),
             retried: retry.binary_search(&i).is_ok(),
+            explain: explanations.remove(&i),
         });
     }
     summary.wall_ms = start.elapsed().as_millis() as u64;

@@ -31,7 +31,7 @@ async fn reload_base<B: LabBackend>(b: &B, sc: &Scenario, lab: &str, node: &Node
 /// `phase` gives the gateway, if any, else by reloading its own rule set.
 /// A gateway that fails does not stop the others from closing; the first
 /// error is returned once all were tried.
-async fn close_on<B: LabBackend>(
+pub(super) async fn close_on<B: LabBackend>(
     b: &B,
     info: &LabInfo,
     gateways: &[&str],
@@ -70,7 +70,10 @@ async fn close_on<B: LabBackend>(
 /// Gateways that a run killed mid-phase left with the phase open (recorded
 /// in their seal) are put back on their own rule set first; the returned
 /// notes say so in the report.
-async fn close_leftover_phases<B: LabBackend>(b: &B, info: &LabInfo) -> Result<Vec<String>> {
+pub(super) async fn close_leftover_phases<B: LabBackend>(
+    b: &B,
+    info: &LabInfo,
+) -> Result<Vec<String>> {
     let open = health::phases_left_open(b, info).await;
     if open.is_empty() {
         return Ok(Vec::new());
@@ -90,6 +93,38 @@ async fn close_leftover_phases<B: LabBackend>(b: &B, info: &LabInfo) -> Result<V
         tracing::warn!("{n}");
     }
     Ok(notes)
+}
+
+/// Opens `phase` on every gateway it loads rules into, each sealed as open
+/// before anything of the phase is loaded (so that a kill at any moment
+/// leaves the phase to be found). If a gateway refuses, the ones already
+/// opened are put back. Returns the gateways opened, for [`close_on`].
+pub(super) async fn open_phase<'a, B: LabBackend>(
+    b: &B,
+    info: &'a LabInfo,
+    phase: &str,
+) -> Result<Vec<&'a str>> {
+    let sc = &info.scenario;
+    let Some(ph) = sc.phase(phase) else {
+        return Ok(Vec::new());
+    };
+    let mut opened_on: Vec<&str> = Vec::new();
+    for r in &ph.rulesets {
+        let step = async {
+            let node = info.running(&r.gateway)?;
+            health::seal_node(b, node, Some(phase)).await?;
+            lab::apply_file(b, sc, &info.name, node, &r.open).await?;
+            health::seal_node(b, node, Some(phase)).await?;
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = step.await {
+            opened_on.push(r.gateway.as_str());
+            let _ = close_on(b, info, &opened_on, None).await;
+            return Err(e);
+        }
+        opened_on.push(r.gateway.as_str());
+    }
+    Ok(opened_on)
 }
 
 /// `seglab verify`: the base policy, or a phase: open it, verify, close it,
@@ -116,25 +151,7 @@ pub async fn verify_lab<B: LabBackend>(
     };
     let p = plan(sc, Some(phase))?;
     let ph = sc.phase(phase).expect("plan checked the phase");
-    // Open the phase; if a gateway refuses, put back the ones already opened.
-    let mut opened_on: Vec<&str> = Vec::new();
-    for r in &ph.rulesets {
-        let step = async {
-            let node = info.running(&r.gateway)?;
-            // Sealed as open before anything of the phase is loaded, so
-            // that a kill at any moment leaves the phase to be found.
-            health::seal_node(b, node, Some(phase)).await?;
-            lab::apply_file(b, sc, lab_name, node, &r.open).await?;
-            health::seal_node(b, node, Some(phase)).await?;
-            Ok::<_, Error>(())
-        };
-        if let Err(e) = step.await {
-            opened_on.push(r.gateway.as_str());
-            let _ = close_on(b, &info, &opened_on, None).await;
-            return Err(e);
-        }
-        opened_on.push(r.gateway.as_str());
-    }
+    let opened_on = open_phase(b, &info, phase).await?;
     let opened = verify_plan(b, lab_name, sc, &p, phase, opts).await;
     close_on(b, &info, &opened_on, Some(phase)).await?;
     let mut reports = vec![with_notes(opened?)];
