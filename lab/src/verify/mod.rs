@@ -3,8 +3,10 @@
 //! the plan. A cell that fails is probed once more before it counts, so a
 //! lost packet never fails a CI run; the report says how many were retried.
 
+mod isolate;
 mod phases;
 
+pub use isolate::{crosses_gateway, reset_isolation, verify_isolated};
 pub use phases::{reset_phase, verify_lab};
 
 use crate::error::{Error, Result};

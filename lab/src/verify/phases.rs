@@ -2,7 +2,7 @@
 //! closing it again, recorded in each gateway's seal so that a run killed
 //! mid-phase is found and undone by the next.
 
-use super::{verify_plan, Report, VerifyOptions};
+use super::{isolate, verify_plan, Report, VerifyOptions};
 use crate::error::{Error, Result};
 use crate::health;
 use crate::lab;
@@ -22,7 +22,12 @@ pub async fn reset_phase<B: LabBackend>(b: &B, lab_name: &str, phase: &str) -> R
 }
 
 /// Loads a gateway's own rule set from scratch (and seals it).
-async fn reload_base<B: LabBackend>(b: &B, sc: &Scenario, lab: &str, node: &NodeRef) -> Result<()> {
+pub(super) async fn reload_base<B: LabBackend>(
+    b: &B,
+    sc: &Scenario,
+    lab: &str,
+    node: &NodeRef,
+) -> Result<()> {
     let base = sc.gateway(&node.name).and_then(|g| g.ruleset.as_ref());
     lab::load_gateway_ruleset(b, sc, lab, node, base).await
 }
@@ -70,7 +75,10 @@ async fn close_on<B: LabBackend>(
 /// Gateways that a run killed mid-phase left with the phase open (recorded
 /// in their seal) are put back on their own rule set first; the returned
 /// notes say so in the report.
-async fn close_leftover_phases<B: LabBackend>(b: &B, info: &LabInfo) -> Result<Vec<String>> {
+pub(super) async fn close_leftover_phases<B: LabBackend>(
+    b: &B,
+    info: &LabInfo,
+) -> Result<Vec<String>> {
     let open = health::phases_left_open(b, info).await;
     if open.is_empty() {
         return Ok(Vec::new());
@@ -81,8 +89,8 @@ async fn close_leftover_phases<B: LabBackend>(b: &B, info: &LabInfo) -> Result<V
         .iter()
         .map(|(g, p)| {
             format!(
-                "{g} still had phase {p} open (an interrupted `verify --phase`?); \
-                 its own rule set was put back before this run"
+                "{}; its own rule set was put back before this run",
+                health::seal::describe_left_open(g, p)
             )
         })
         .collect::<Vec<_>>();
@@ -103,22 +111,43 @@ pub async fn verify_lab<B: LabBackend>(
     opts: VerifyOptions,
 ) -> Result<Vec<Report>> {
     let info = b.find_lab(lab_name).await?;
-    let sc = &info.scenario;
     let notes = close_leftover_phases(b, &info).await?;
-    let with_notes = |mut r: Report| {
-        r.notes = notes.clone();
-        r
+    let mut reports = verify_phase(b, &info, phase, None, opts).await?;
+    reports[0].notes = notes;
+    Ok(reports)
+}
+
+/// The base policy or a phase, as [`verify_lab`] verifies it, once any
+/// leftovers are closed. With `isolated`, only that gateway opens the
+/// phase and only the cells whose path crosses it are probed (see
+/// [`super::isolate`]); the labels say so.
+pub(super) async fn verify_phase<B: LabBackend>(
+    b: &B,
+    info: &LabInfo,
+    phase: Option<&str>,
+    isolated: Option<&str>,
+    opts: VerifyOptions,
+) -> Result<Vec<Report>> {
+    let (sc, lab_name) = (&info.scenario, info.name.as_str());
+    let scoped = |p: crate::plan::Plan| match isolated {
+        Some(gw) => isolate::crossing(sc, p, gw),
+        None => p,
     };
+    let label = |l: &str| isolate::label(l, isolated);
     let Some(phase) = phase else {
-        let p = plan(sc, None)?;
-        let report = verify_plan(b, lab_name, sc, &p, "base", opts).await?;
-        return Ok(vec![with_notes(report)]);
+        let p = scoped(plan(sc, None)?);
+        let report = verify_plan(b, lab_name, sc, &p, &label("base"), opts).await?;
+        return Ok(vec![report]);
     };
-    let p = plan(sc, Some(phase))?;
+    let p = scoped(plan(sc, Some(phase))?);
     let ph = sc.phase(phase).expect("plan checked the phase");
     // Open the phase; if a gateway refuses, put back the ones already opened.
     let mut opened_on: Vec<&str> = Vec::new();
-    for r in &ph.rulesets {
+    for r in ph
+        .rulesets
+        .iter()
+        .filter(|r| isolated.is_none_or(|gw| r.gateway == gw))
+    {
         let step = async {
             let node = info.running(&r.gateway)?;
             // Sealed as open before anything of the phase is loaded, so
@@ -130,18 +159,18 @@ pub async fn verify_lab<B: LabBackend>(
         };
         if let Err(e) = step.await {
             opened_on.push(r.gateway.as_str());
-            let _ = close_on(b, &info, &opened_on, None).await;
+            let _ = close_on(b, info, &opened_on, None).await;
             return Err(e);
         }
         opened_on.push(r.gateway.as_str());
     }
-    let opened = verify_plan(b, lab_name, sc, &p, phase, opts).await;
-    close_on(b, &info, &opened_on, Some(phase)).await?;
-    let mut reports = vec![with_notes(opened?)];
+    let opened = verify_plan(b, lab_name, sc, &p, &label(phase), opts).await;
+    close_on(b, info, &opened_on, Some(phase)).await?;
+    let mut reports = vec![opened?];
     if ph.temporary {
-        let base = plan(sc, None)?;
-        let label = format!("{phase} (closed)");
-        reports.push(verify_plan(b, lab_name, sc, &base, &label, opts).await?);
+        let base = scoped(plan(sc, None)?);
+        let closed = label(&format!("{phase} (closed)"));
+        reports.push(verify_plan(b, lab_name, sc, &base, &closed, opts).await?);
     }
     Ok(reports)
 }
