@@ -84,6 +84,9 @@ pub enum Command {
         lab: String,
         #[arg(long)]
         phase: Option<String>,
+        /// Judge GATEWAY alone: every other gateway forwards everything meanwhile.
+        #[arg(long, value_name = "GATEWAY")]
+        isolate: Option<String>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -97,6 +100,9 @@ pub enum Command {
         /// Leave the labs running.
         #[arg(long)]
         keep: bool,
+        /// Also verify the base policy with each gateway judged alone (see verify --isolate).
+        #[arg(long)]
+        each_gateway: bool,
     },
 }
 

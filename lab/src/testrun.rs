@@ -1,5 +1,6 @@
 //! `seglab test`, the CI verb: for each scenario bring a lab up, verify the
-//! base policy and every phase, and take the lab down again, also when
+//! base policy and every phase (with `--each-gateway` also the base policy
+//! with each gateway judged alone), and take the lab down again, also when
 //! verification fails or the run is interrupted (unless `--keep`).
 
 use crate::cancel::Cancel;
@@ -7,7 +8,7 @@ use crate::error::Error;
 use crate::lab::{self, UpOptions};
 use crate::runtime::LabBackend;
 use crate::scenario::Scenario;
-use crate::verify::{verify_lab, Report, VerifyOptions};
+use crate::verify::{verify_isolated, verify_lab, Report, VerifyOptions};
 
 #[derive(Debug, Clone)]
 pub struct TestOptions {
@@ -15,6 +16,9 @@ pub struct TestOptions {
     pub verify: VerifyOptions,
     /// Leave the labs running afterwards (for debugging).
     pub keep: bool,
+    /// After the base policy and the phases, verify the base policy once
+    /// more per gateway, judged alone (see [`verify_isolated`]).
+    pub each_gateway: bool,
 }
 
 /// What one scenario's run left: the reports it got (also when a later
@@ -55,6 +59,10 @@ pub async fn test_scenario<B: LabBackend>(
         for p in &sc.phases {
             progress(&format!("verify phase {}", p.name));
             reports.extend(verify_lab(b, &name, Some(&p.name), opts.verify).await?);
+        }
+        for g in sc.gateways.iter().filter(|_| opts.each_gateway) {
+            progress(&format!("verify isolate {}", g.name));
+            reports.extend(verify_isolated(b, &name, &g.name, None, opts.verify).await?);
         }
         Ok::<_, Error>(())
     };

@@ -100,12 +100,18 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         Command::Down { lab, all, images } => lab::down(lab, all, images).await,
         Command::Status { lab } => status::show(lab).await,
         Command::Exec { lab, node, command } => lab::exec(lab, node, command).await,
-        Command::Verify { lab, phase, output } => verify::verify(lab, phase, output).await,
+        Command::Verify {
+            lab,
+            phase,
+            isolate,
+            output,
+        } => verify::verify(lab, phase, isolate, output).await,
         Command::Test {
             scenarios,
             inputs,
             output,
             keep,
-        } => verify::test(scenarios, inputs, output, keep).await,
+            each_gateway,
+        } => verify::test(scenarios, inputs, output, keep, each_gateway).await,
     }
 }

@@ -57,8 +57,11 @@ async fn status<B: LabBackend>(rt: &B, lab: Option<&str>) -> Result<String> {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join(", "),
-                Some(h) => match &h.open_phase {
-                    Some(p) => format!("ok, phase {p} open"),
+                Some(h) => match h.open_phase.as_deref() {
+                    Some(p) => match crate::health::seal::isolated_for(p) {
+                        Some(g) => format!("ok, forwards everything (isolating {g})"),
+                        None => format!("ok, phase {p} open"),
+                    },
                     None => "ok".into(),
                 },
                 None => "-".into(),
@@ -122,9 +125,15 @@ async fn status<B: LabBackend>(rt: &B, lab: Option<&str>) -> Result<String> {
                 partial.map(|p| format!("\n{p}")).unwrap_or_default()
             );
             for (g, p) in health.open_phases() {
+                let what = match crate::health::seal::isolated_for(p) {
+                    Some(iso) => format!(
+                        "{g} forwards everything for an isolated verify of {iso} \
+                         (an interrupted `verify --isolate`?)"
+                    ),
+                    None => format!("phase {p} is open on {g} (an interrupted `verify --phase`?)"),
+                };
                 out.push_str(&format!(
-                    "\nphase {p} is open on {g} (an interrupted `verify --phase`?); \
-                     the next `seglab verify {name}` puts its own rule set back"
+                    "\n{what}; the next `seglab verify {name}` puts its own rule set back"
                 ));
             }
             return Ok(out);

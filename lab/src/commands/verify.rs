@@ -10,7 +10,7 @@ use crate::lab::{self, UpOptions};
 use crate::runtime::docker::DockerBackend;
 use crate::runtime::LabBackend;
 use crate::testrun::{test_scenario, TestOptions};
-use crate::verify::verify_lab;
+use crate::verify::{verify_isolated, verify_lab};
 use futures_util::StreamExt;
 
 /// Scenarios `seglab test` runs at once.
@@ -19,6 +19,7 @@ const TEST_PARALLEL: usize = 2;
 pub(super) async fn verify(
     lab: String,
     phase: Option<String>,
+    isolate: Option<String>,
     output: OutputArgs,
 ) -> Result<Outcome> {
     output.check()?;
@@ -26,10 +27,20 @@ pub(super) async fn verify(
     let cancel = Cancel::on_signals();
     let before = lab_size(&rt, &lab).await?;
     tracing::debug!("lab {lab}: {before} containers; probing");
+    let run = async {
+        match &isolate {
+            Some(gw) => verify_isolated(&rt, &lab, gw, phase.as_deref(), output.verify()).await,
+            None => verify_lab(&rt, &lab, phase.as_deref(), output.verify()).await,
+        }
+    };
     let result = tokio::select! {
-        r = verify_lab(&rt, &lab, phase.as_deref(), output.verify()) => r,
+        r = run => r,
         () = cancel.cancelled() => {
-            // Never leave a temporary phase open behind an interrupt.
+            // Never leave an isolation or a temporary phase open behind
+            // an interrupt.
+            if let Some(gw) = &isolate {
+                crate::verify::reset_isolation(&rt, &lab, gw).await?;
+            }
             if let Some(p) = &phase {
                 crate::verify::reset_phase(&rt, &lab, p).await?;
             }
@@ -56,6 +67,7 @@ pub(super) async fn test(
     inputs: LabInputs,
     output: OutputArgs,
     keep: bool,
+    each_gateway: bool,
 ) -> Result<Outcome> {
     let names: Vec<String> = if scenarios.is_empty() {
         crate::scenario::builtin::names()
@@ -91,6 +103,7 @@ pub(super) async fn test(
         },
         verify: output.verify(),
         keep,
+        each_gateway,
     };
     let cancel = Cancel::on_signals();
     let progress = progress_sink();

@@ -127,21 +127,14 @@ impl LabHealth {
     }
 }
 
-/// Gateways whose seal records a phase as open, and the phase. Only the
-/// gateways a phase of the scenario loads rules into are looked at: no
-/// other node is ever sealed with a phase. Nodes that cannot be read are
-/// left to the full check.
+/// Gateways whose seal records a phase as open (or an isolation, see
+/// [`seal::isolation_mark`]), and the phase. Only gateways are looked at:
+/// no host is ever sealed with a phase; but any gateway may forward
+/// everything for an isolated verify of another. Nodes that cannot be
+/// read are left to the full check.
 pub async fn phases_left_open<B: LabBackend>(b: &B, info: &LabInfo) -> Vec<(String, String)> {
-    let mut gateways: Vec<&str> = info
-        .scenario
-        .phases
-        .iter()
-        .flat_map(|p| p.rulesets.iter().map(|r| r.gateway.as_str()))
-        .collect();
-    gateways.sort_unstable();
-    gateways.dedup();
     let mut open = Vec::new();
-    for g in gateways {
+    for g in info.scenario.gateways.iter().map(|g| g.name.as_str()) {
         let Some(node) = info.node(g).and_then(|n| n.node.as_ref()) else {
             continue;
         };

@@ -178,6 +178,46 @@ pub fn reject_rules(listing: &str) -> Result<Vec<(String, String, u64)>, Listing
         .collect())
 }
 
+/// Tables a reset that must leave seglab's own in place deletes: those of
+/// [`tables_to_reset`] but the [`UNSEALED_TABLES`]. An isolated verify
+/// clears the other gateways this way, so that the seal (which records the
+/// isolation) survives at every moment.
+pub fn tables_to_clear(listing: &str, platform_prefix: &str) -> Result<Vec<String>, ListingError> {
+    let mut tables = tables_to_reset(listing, platform_prefix)?;
+    tables.retain(|t| {
+        let name = t.split_once(' ').map_or(t.as_str(), |(_, n)| n);
+        !UNSEALED_TABLES.contains(&name)
+    });
+    Ok(tables)
+}
+
+/// What the seal's phase records while a gateway forwards everything for an
+/// isolated verify of `gateway` (`verify --isolate`). The `:` keeps it apart
+/// from every phase name (letters, digits and `-`).
+pub fn isolation_mark(gateway: &str) -> String {
+    format!("isolating:{gateway}")
+}
+
+/// The gateway under isolation that a seal's phase records, if it is an
+/// [`isolation_mark`].
+pub fn isolated_for(phase: &str) -> Option<&str> {
+    phase.strip_prefix("isolating:")
+}
+
+/// What a seal's open phase says about a gateway left in it by an
+/// interrupted run, e.g. in `status` and in a report's notes.
+pub fn describe_left_open(gateway: &str, phase: &str) -> String {
+    match isolated_for(phase) {
+        Some(g) => format!(
+            "{gateway} still forwarded everything for an isolated verify of {g} \
+             (an interrupted `verify --isolate`?)"
+        ),
+        None => {
+            format!("{gateway} still had phase {phase} open (an interrupted `verify --phase`?)")
+        }
+    }
+}
+
 /// nft commands that replace the seal in one transaction. Phase names are
 /// scenario names (letters, digits, `-`), so they need no quoting.
 pub fn seal_commands(seal: &Seal) -> String {
@@ -267,6 +307,29 @@ mod tests {
             tables_to_reset(LISTING, "DOCKER_").unwrap(),
             vec!["inet filter", "inet seglab_state"]
         );
+    }
+
+    #[test]
+    fn clearing_spares_the_seal_too() {
+        assert_eq!(
+            tables_to_clear(LISTING, "DOCKER_").unwrap(),
+            vec!["inet filter"]
+        );
+    }
+
+    #[test]
+    fn an_isolation_mark_is_no_phase_name_and_reads_back() {
+        let mark = isolation_mark("gw-sensitive");
+        assert_eq!(isolated_for(&mark), Some("gw-sensitive"));
+        assert_eq!(isolated_for("push-install"), None);
+        let s = Seal {
+            digest: "feedface00000000".into(),
+            phase: Some(mark.clone()),
+        };
+        let comment = seal_commands(&s).split('"').nth(1).unwrap().to_string();
+        assert_eq!(parse_comment(&comment), Some(s));
+        assert!(describe_left_open("gw-mgmt", &mark).contains("isolated verify of gw-sensitive"));
+        assert!(describe_left_open("gw-mgmt", "push-install").contains("phase push-install open"));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 type Open = BTreeSet<(String, String, Proto, u16)>;
 
 /// The cells the base policy of `name` opens.
-fn policy(name: &str) -> (Scenario, Open) {
+pub(super) fn policy(name: &str) -> (Scenario, Open) {
     let sc = crate::scenario::load(name).unwrap();
     let open = plan(&sc, None)
         .unwrap()
@@ -34,7 +34,7 @@ fn policy(name: &str) -> (Scenario, Open) {
 
 /// A backend whose network does exactly what the base policy says, except
 /// that `first_lost` cells lose their first probe.
-fn faithful(open: Open, first_lost: bool) -> FakeBackend {
+pub(super) fn faithful(open: Open, first_lost: bool) -> FakeBackend {
     FakeBackend::new(move |src, dst, proto, port, before| {
         let key = (src.to_string(), dst.to_string(), proto, port);
         match (open.contains(&key), first_lost && before == 0) {
@@ -44,7 +44,7 @@ fn faithful(open: Open, first_lost: bool) -> FakeBackend {
     })
 }
 
-async fn up(b: &FakeBackend, sc: &Scenario) -> String {
+pub(super) async fn up(b: &FakeBackend, sc: &Scenario) -> String {
     let name = format!("{}-fake", sc.name);
     let opts = UpOptions {
         node_binary: PathBuf::new(),
@@ -55,17 +55,18 @@ async fn up(b: &FakeBackend, sc: &Scenario) -> String {
     name
 }
 
-fn opts() -> VerifyOptions {
+pub(super) fn opts() -> VerifyOptions {
     VerifyOptions::default()
 }
 
-fn test_opts() -> TestOptions {
+pub(super) fn test_opts() -> TestOptions {
     TestOptions {
         up: UpOptions {
             node_binary: PathBuf::new(),
         },
         verify: opts(),
         keep: false,
+        each_gateway: false,
     }
 }
 

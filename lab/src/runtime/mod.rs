@@ -19,6 +19,8 @@ pub mod docker;
 pub mod fake;
 #[cfg(test)]
 mod fake_tests;
+#[cfg(test)]
+mod isolate_tests;
 
 use crate::error::Result;
 use crate::netns::NetnsError;

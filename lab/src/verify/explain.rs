@@ -222,7 +222,7 @@ pub async fn explain_cell<B: LabBackend>(
     let report = match phase {
         None => super::verify_cells(b, lab, sc, &one, label, opts, true).await?,
         Some(p) => {
-            let opened_on = phases::open_phase(b, &info, p).await?;
+            let opened_on = phases::open_phase(b, &info, p, None).await?;
             let report = super::verify_cells(b, lab, sc, &one, label, opts, true).await;
             phases::close_on(b, &info, &opened_on, Some(p)).await?;
             report?

@@ -4,9 +4,11 @@
 //! lost packet never fails a CI run; the report says how many were retried.
 
 mod explain;
+mod isolate;
 mod phases;
 
 pub use explain::{explain_cell, CellReport};
+pub use isolate::{crosses_gateway, reset_isolation, verify_isolated};
 pub use phases::{reset_phase, verify_lab};
 
 use crate::error::{Error, Result};

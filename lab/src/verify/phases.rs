@@ -2,7 +2,7 @@
 //! closing it again, recorded in each gateway's seal so that a run killed
 //! mid-phase is found and undone by the next.
 
-use super::{verify_plan, Report, VerifyOptions};
+use super::{isolate, verify_plan, Report, VerifyOptions};
 use crate::error::{Error, Result};
 use crate::health;
 use crate::lab;
@@ -22,7 +22,12 @@ pub async fn reset_phase<B: LabBackend>(b: &B, lab_name: &str, phase: &str) -> R
 }
 
 /// Loads a gateway's own rule set from scratch (and seals it).
-async fn reload_base<B: LabBackend>(b: &B, sc: &Scenario, lab: &str, node: &NodeRef) -> Result<()> {
+pub(super) async fn reload_base<B: LabBackend>(
+    b: &B,
+    sc: &Scenario,
+    lab: &str,
+    node: &NodeRef,
+) -> Result<()> {
     let base = sc.gateway(&node.name).and_then(|g| g.ruleset.as_ref());
     lab::load_gateway_ruleset(b, sc, lab, node, base).await
 }
@@ -84,8 +89,8 @@ pub(super) async fn close_leftover_phases<B: LabBackend>(
         .iter()
         .map(|(g, p)| {
             format!(
-                "{g} still had phase {p} open (an interrupted `verify --phase`?); \
-                 its own rule set was put back before this run"
+                "{}; its own rule set was put back before this run",
+                health::seal::describe_left_open(g, p)
             )
         })
         .collect::<Vec<_>>();
@@ -98,18 +103,24 @@ pub(super) async fn close_leftover_phases<B: LabBackend>(
 /// Opens `phase` on every gateway it loads rules into, each sealed as open
 /// before anything of the phase is loaded (so that a kill at any moment
 /// leaves the phase to be found). If a gateway refuses, the ones already
-/// opened are put back. Returns the gateways opened, for [`close_on`].
+/// opened are put back. With `only`, the phase opens on that gateway alone
+/// (an isolated verify). Returns the gateways opened, for [`close_on`].
 pub(super) async fn open_phase<'a, B: LabBackend>(
     b: &B,
     info: &'a LabInfo,
     phase: &str,
+    only: Option<&str>,
 ) -> Result<Vec<&'a str>> {
     let sc = &info.scenario;
     let Some(ph) = sc.phase(phase) else {
         return Ok(Vec::new());
     };
     let mut opened_on: Vec<&str> = Vec::new();
-    for r in &ph.rulesets {
+    for r in ph
+        .rulesets
+        .iter()
+        .filter(|r| only.is_none_or(|gw| r.gateway == gw))
+    {
         let step = async {
             let node = info.running(&r.gateway)?;
             health::seal_node(b, node, Some(phase)).await?;
@@ -138,27 +149,44 @@ pub async fn verify_lab<B: LabBackend>(
     opts: VerifyOptions,
 ) -> Result<Vec<Report>> {
     let info = b.find_lab(lab_name).await?;
-    let sc = &info.scenario;
     let notes = close_leftover_phases(b, &info).await?;
-    let with_notes = |mut r: Report| {
-        r.notes = notes.clone();
-        r
+    let mut reports = verify_phase(b, &info, phase, None, opts).await?;
+    reports[0].notes = notes;
+    Ok(reports)
+}
+
+/// The base policy or a phase, as [`verify_lab`] verifies it, once any
+/// leftovers are closed. With `isolated`, only that gateway opens the
+/// phase and only the cells whose path crosses it are probed (see
+/// [`super::isolate`]); the labels say so.
+pub(super) async fn verify_phase<B: LabBackend>(
+    b: &B,
+    info: &LabInfo,
+    phase: Option<&str>,
+    isolated: Option<&str>,
+    opts: VerifyOptions,
+) -> Result<Vec<Report>> {
+    let (sc, lab_name) = (&info.scenario, info.name.as_str());
+    let scoped = |p: crate::plan::Plan| match isolated {
+        Some(gw) => isolate::crossing(sc, p, gw),
+        None => p,
     };
+    let label = |l: &str| isolate::label(l, isolated);
     let Some(phase) = phase else {
-        let p = plan(sc, None)?;
-        let report = verify_plan(b, lab_name, sc, &p, "base", opts).await?;
-        return Ok(vec![with_notes(report)]);
+        let p = scoped(plan(sc, None)?);
+        let report = verify_plan(b, lab_name, sc, &p, &label("base"), opts).await?;
+        return Ok(vec![report]);
     };
-    let p = plan(sc, Some(phase))?;
+    let p = scoped(plan(sc, Some(phase))?);
     let ph = sc.phase(phase).expect("plan checked the phase");
-    let opened_on = open_phase(b, &info, phase).await?;
-    let opened = verify_plan(b, lab_name, sc, &p, phase, opts).await;
-    close_on(b, &info, &opened_on, Some(phase)).await?;
-    let mut reports = vec![with_notes(opened?)];
+    let opened_on = open_phase(b, info, phase, isolated).await?;
+    let opened = verify_plan(b, lab_name, sc, &p, &label(phase), opts).await;
+    close_on(b, info, &opened_on, Some(phase)).await?;
+    let mut reports = vec![opened?];
     if ph.temporary {
-        let base = plan(sc, None)?;
-        let label = format!("{phase} (closed)");
-        reports.push(verify_plan(b, lab_name, sc, &base, &label, opts).await?);
+        let base = scoped(plan(sc, None)?);
+        let closed = label(&format!("{phase} (closed)"));
+        reports.push(verify_plan(b, lab_name, sc, &base, &closed, opts).await?);
     }
     Ok(reports)
 }
