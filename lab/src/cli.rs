@@ -90,6 +90,27 @@ pub enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Probe one cell and say why it ends as it does: what was observed,
+    /// what the plan expects (and the flow that permits it), and the path hop
+    /// by hop with the rule or policy that decided in each gateway.
+    Explain {
+        lab: String,
+        /// Source host (name or address).
+        src: String,
+        /// Destination host (name or address).
+        dst: String,
+        /// tcp/PORT or udp/PORT, any port (not only the catalog's).
+        #[arg(value_name = "PROTO/PORT")]
+        port: crate::ports::PortKey,
+        /// Open this phase for the probe (and close it again).
+        #[arg(long)]
+        phase: Option<String>,
+        #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+        format: ExplainFormat,
+        /// Probe timeout in milliseconds, when no drop is seen.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
+        timeout: u64,
+    },
     /// Up, verify every phase, down: the CI verb. No scenario: all built-in ones.
     Test {
         scenarios: Vec<String>,
@@ -104,6 +125,12 @@ pub enum Command {
         #[arg(long)]
         each_gateway: bool,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExplainFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, clap::Args)]

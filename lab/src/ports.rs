@@ -19,6 +19,20 @@ impl fmt::Display for PortKey {
     }
 }
 
+impl std::str::FromStr for PortKey {
+    type Err = String;
+
+    /// `tcp/445`, `udp/161`.
+    fn from_str(s: &str) -> Result<PortKey, String> {
+        let bad = || format!("`{s}`: expected PROTO/PORT, e.g. tcp/445 or udp/161");
+        let (proto, port) = s.split_once('/').ok_or_else(bad)?;
+        Ok(PortKey {
+            proto: proto.parse().map_err(|_| bad())?,
+            port: port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?,
+        })
+    }
+}
+
 /// A port with the service name that listens on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortSpec {

@@ -4,6 +4,7 @@
 //! for `main.rs` to print.
 
 pub mod design;
+mod explain;
 mod lab;
 mod output;
 mod status;
@@ -106,6 +107,15 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             isolate,
             output,
         } => verify::verify(lab, phase, isolate, output).await,
+        Command::Explain {
+            lab,
+            src,
+            dst,
+            port,
+            phase,
+            format,
+            timeout,
+        } => explain::explain(&lab, &src, &dst, port, phase.as_deref(), format, timeout).await,
         Command::Test {
             scenarios,
             inputs,
