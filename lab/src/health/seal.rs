@@ -155,6 +155,16 @@ pub fn platform_table_names(
     Ok(platform_tables(&objects(listing)?, platform_prefix))
 }
 
+/// A `reject` statement, or iptables-nft's `REJECT` target.
+fn is_reject(expr: &Value) -> bool {
+    expr.get("reject").is_some()
+        || expr
+            .get("xt")
+            .and_then(|x| x.get("name"))
+            .and_then(Value::as_str)
+            == Some("REJECT")
+}
+
 /// Rules whose verdict is a `reject`, as (family, table, handle): the
 /// kernel's trace reports them as drops, and the trace evidence must tell
 /// them apart (a rejected probe gets its refusal).
@@ -166,7 +176,7 @@ pub fn reject_rules(listing: &str) -> Result<Vec<(String, String, u64)>, Listing
         .filter(|r| {
             r.get("expr")
                 .and_then(Value::as_array)
-                .is_some_and(|exprs| exprs.iter().any(|e| e.get("reject").is_some()))
+                .is_some_and(|exprs| exprs.iter().any(is_reject))
         })
         .filter_map(|r| {
             Some((
@@ -352,5 +362,52 @@ mod tests {
     fn garbage_is_an_error_not_a_seal() {
         assert!(read("not json").is_err());
         assert!(digest("{}", "DOCKER_").is_err());
+    }
+
+    #[test]
+    fn the_trace_table_is_neither_reset_nor_sealed_and_rejects_are_found() {
+        let listing = r#"{"nftables": [
+            {"table": {"family": "inet", "name": "filter", "handle": 1}},
+            {"chain": {"family": "inet", "table": "filter", "name": "forward", "handle": 1, "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
+            {"rule": {"family": "inet", "table": "filter", "chain": "forward", "handle": 4, "expr": [{"match": {"op": "==", "left": {"payload": {"protocol": "tcp", "field": "dport"}}, "right": 22}}, {"reject": {"type": "tcp reset"}}]}},
+            {"rule": {"family": "inet", "table": "filter", "chain": "forward", "handle": 5, "expr": [{"accept": null}]}},
+            {"table": {"family": "ip", "name": "filter", "handle": 2}},
+            {"rule": {"family": "ip", "table": "filter", "chain": "FORWARD", "handle": 9, "expr": [{"xt": {"type": "target", "name": "REJECT"}}]}},
+            {"table": {"family": "inet", "name": "seglab_trace", "handle": 3}},
+            {"chain": {"family": "inet", "table": "seglab_trace", "name": "probes", "handle": 1, "type": "filter", "hook": "prerouting", "prio": -350, "policy": "accept"}}
+        ]}"#;
+        assert_eq!(
+            tables_to_reset(listing, "DOCKER_").unwrap(),
+            vec!["inet filter", "ip filter"]
+        );
+        let without_trace = listing.replace("seglab_trace", "other");
+        assert_ne!(
+            digest(listing, "DOCKER_").unwrap(),
+            digest(&without_trace, "DOCKER_").unwrap(),
+            "a table of another name counts"
+        );
+        let gone: String = {
+            let v: Value = serde_json::from_str(listing).unwrap();
+            let kept: Vec<Value> = v["nftables"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|o| !o.to_string().contains("seglab_trace"))
+                .cloned()
+                .collect();
+            serde_json::json!({ "nftables": kept }).to_string()
+        };
+        assert_eq!(
+            digest(listing, "DOCKER_").unwrap(),
+            digest(&gone, "DOCKER_").unwrap(),
+            "the trace table is not part of the digest"
+        );
+        assert_eq!(
+            reject_rules(listing).unwrap(),
+            vec![
+                ("inet".to_string(), "filter".to_string(), 4),
+                ("ip".to_string(), "filter".to_string(), 9)
+            ]
+        );
     }
 }
