@@ -332,6 +332,8 @@ async fn probe_cells<B: LabBackend>(
     earlier: Option<(LabInfo, LabHealth)>,
 ) -> Result<(BTreeMap<usize, Seen>, (LabInfo, LabHealth))> {
     // Before anything is probed: a descriptor limit too low is said plainly.
+    let round = Instant::now();
+    let step = |what: &str| tracing::debug!("round: {what} at {:?}", round.elapsed());
     let window = Window::shared().map_err(|e| Error::Environment(e.to_string()))?;
     let window = &window;
     // A round right after another starts from that round's last look.
@@ -377,6 +379,7 @@ async fn probe_cells<B: LabBackend>(
                 port: c.port,
             });
     }
+    step("nodes checked");
     let (evidence, listeners) = if opts.trace && !by_src.is_empty() {
         let (e, l) = start_tracing(b, sc, &info, &before).await;
         (Some(e), l)
@@ -407,9 +410,11 @@ async fn probe_cells<B: LabBackend>(
             Err(e) => Err(Error::from(e)),
         }
     });
+    step("listening");
     for r in futures_util::future::join_all(runs).await {
         seen.extend(r?);
     }
+    step("probed");
     // Every event of the round is in: each probe gets its walks.
     futures_util::future::join_all(listeners.iter().map(TraceHandle::sync)).await;
     drop(listeners);
@@ -420,9 +425,11 @@ async fn probe_cells<B: LabBackend>(
     }
     // A node that broke during the run makes its cells' answers (and above
     // all their silence) meaningless.
+    step("trace read");
     let info_after = b.find_lab(lab).await?;
     let mut after = health::check(b, &info_after).await;
     after.note_restarts(&before);
+    step("nodes checked again");
     for (&i, s) in seen.iter_mut() {
         if matches!(s.observed, Observed::HostDown | Observed::PathDown) {
             continue;
