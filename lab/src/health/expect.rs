@@ -2,10 +2,10 @@
 //! comparison with what was found inside it (pure: no side effects).
 
 use super::seal::{self, Seal};
+use crate::runtime::{NetInterface, NodeNet};
 use crate::scenario::{topology, Scenario};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::net::Ipv4Addr;
 
@@ -58,6 +58,10 @@ pub struct Found {
     /// What the trace evidence needs: interface names by index and the
     /// reject rules.
     pub trace: crate::trace::evidence::NodeFacts,
+    /// The rule set's generation when it was looked at (before the listing).
+    pub generation: Option<u32>,
+    /// The rule set as listed.
+    pub ruleset: RulesetFound,
 }
 
 /// One thing wrong with a node.
@@ -188,21 +192,9 @@ pub struct ParseError(String);
 /// Reads the output of `ip -j -4 -batch -` with `addr show` and `route
 /// show` (two JSON arrays, one after the other) and of
 /// `nft -j -s list ruleset`.
-fn addresses_by_interface(links: &[IpLink]) -> BTreeMap<String, Ipv4Addr> {
-    links
-        .iter()
-        .filter_map(|l| {
-            let a = l.addr_info.iter().find(|a| a.family == "inet")?;
-            Some((l.ifname.clone(), a.local.parse().ok()?))
-        })
-        .collect()
-}
-
-pub fn parse_found(
-    ip_batch: &str,
-    nft_listing: &str,
-    platform_prefix: &str,
-) -> Result<Found, ParseError> {
+/// `ip -j -4 -batch` of `addr show` and `route show` into a node's state
+/// (no rule set generation: `ip` does not tell it).
+pub fn net_from_ip_json(ip_batch: &str) -> Result<NodeNet, ParseError> {
     let mut docs = serde_json::Deserializer::from_str(ip_batch).into_iter::<serde_json::Value>();
     let mut next = |what: &str| {
         docs.next()
@@ -213,14 +205,18 @@ pub fn parse_found(
         .map_err(|e| ParseError(format!("`ip addr`: {e}")))?;
     let routes: Vec<IpRoute> = serde_json::from_value(next("routes")?)
         .map_err(|e| ParseError(format!("`ip route`: {e}")))?;
-    let addresses = links
+    let interfaces = links
         .iter()
-        .flat_map(|l| {
-            let up = l.flags.iter().any(|f| f == "UP");
-            l.addr_info
+        .map(|l| NetInterface {
+            index: l.ifindex,
+            name: l.ifname.clone(),
+            up: l.flags.iter().any(|f| f == "UP"),
+            ipv4: l
+                .addr_info
                 .iter()
                 .filter(|a| a.family == "inet")
-                .filter_map(move |a| Some((l.ifname.clone(), a.local.parse().ok()?, up)))
+                .filter_map(|a| a.local.parse().ok())
+                .collect(),
         })
         .collect();
     let routes = routes
@@ -236,28 +232,82 @@ pub fn parse_found(
             Some((dest, r.gateway))
         })
         .collect();
-    Ok(Found {
-        addresses,
+    Ok(NodeNet {
+        interfaces,
         routes,
-        digest: seal::digest(nft_listing, platform_prefix)
-            .map_err(|e| ParseError(e.to_string()))?,
-        seal: seal::read(nft_listing).map_err(|e| ParseError(e.to_string()))?,
-        trace: crate::trace::evidence::NodeFacts {
-            interfaces: links
-                .iter()
-                .map(|l| (l.ifindex, l.ifname.clone()))
-                .collect(),
-            rejects: seal::reject_rules(nft_listing)
-                .map_err(|e| ParseError(e.to_string()))?
-                .into_iter()
-                .collect(),
-            addresses: addresses_by_interface(&links),
-            platform_tables: seal::platform_table_names(nft_listing, platform_prefix)
-                .map_err(|e| ParseError(e.to_string()))?
-                .into_iter()
-                .collect(),
-        },
+        ruleset_generation: None,
     })
+}
+
+/// The rule set part of what was found: the listing's digest and seal, and
+/// what the trace evidence needs of it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RulesetFound {
+    pub digest: String,
+    pub seal: Option<Seal>,
+    pub rejects: std::collections::BTreeSet<crate::trace::evidence::RuleRef>,
+    pub platform_tables: std::collections::BTreeSet<(String, String)>,
+}
+
+/// Reads `nft -j -s list ruleset`.
+pub fn ruleset_found(nft_listing: &str, platform_prefix: &str) -> Result<RulesetFound, ParseError> {
+    let e = |e: seal::ListingError| ParseError(e.to_string());
+    Ok(RulesetFound {
+        digest: seal::digest(nft_listing, platform_prefix).map_err(e)?,
+        seal: seal::read(nft_listing).map_err(e)?,
+        rejects: seal::reject_rules(nft_listing)
+            .map_err(e)?
+            .into_iter()
+            .collect(),
+        platform_tables: seal::platform_table_names(nft_listing, platform_prefix)
+            .map_err(e)?
+            .into_iter()
+            .collect(),
+    })
+}
+
+impl Found {
+    /// What was found: the node's network state and its rule set.
+    pub fn new(net: &NodeNet, ruleset: RulesetFound) -> Found {
+        Found {
+            addresses: net
+                .interfaces
+                .iter()
+                .flat_map(|i| i.ipv4.iter().map(move |a| (i.name.clone(), *a, i.up)))
+                .collect(),
+            routes: net.routes.clone(),
+            digest: ruleset.digest.clone(),
+            seal: ruleset.seal.clone(),
+            trace: crate::trace::evidence::NodeFacts {
+                interfaces: net
+                    .interfaces
+                    .iter()
+                    .map(|i| (i.index, i.name.clone()))
+                    .collect(),
+                rejects: ruleset.rejects.clone(),
+                addresses: net
+                    .interfaces
+                    .iter()
+                    .filter_map(|i| Some((i.name.clone(), *i.ipv4.first()?)))
+                    .collect(),
+                platform_tables: ruleset.platform_tables.clone(),
+            },
+            generation: net.ruleset_generation,
+            ruleset,
+        }
+    }
+}
+
+/// [`Found::new`] from `ip` and `nft` output.
+pub fn parse_found(
+    ip_batch: &str,
+    nft_listing: &str,
+    platform_prefix: &str,
+) -> Result<Found, ParseError> {
+    Ok(Found::new(
+        &net_from_ip_json(ip_batch)?,
+        ruleset_found(nft_listing, platform_prefix)?,
+    ))
 }
 
 #[cfg(test)]

@@ -40,6 +40,9 @@ pub struct NodeHealth {
     /// What the trace evidence needs of the node, as last looked at.
     #[serde(skip)]
     pub trace: Option<crate::trace::evidence::NodeFacts>,
+    /// What was found inside, for the next check to build on.
+    #[serde(skip)]
+    pub found: Option<Found>,
 }
 
 impl NodeHealth {
@@ -153,6 +156,22 @@ pub async fn phases_left_open<B: LabBackend>(b: &B, info: &LabInfo) -> Vec<(Stri
 
 /// Checks every gateway and host of the lab's scenario.
 pub async fn check<B: LabBackend>(b: &B, info: &LabInfo) -> LabHealth {
+    check_since(b, info, None).await
+}
+
+/// Checks again after a probing round. A node reached the same way as in
+/// `earlier` whose rule set generation has not moved since then still runs
+/// the rule set listed then, so it is not listed again; its addresses and
+/// routes are always read afresh.
+pub async fn check_again<B: LabBackend>(b: &B, info: &LabInfo, earlier: &LabHealth) -> LabHealth {
+    check_since(b, info, Some(earlier)).await
+}
+
+async fn check_since<B: LabBackend>(
+    b: &B,
+    info: &LabInfo,
+    earlier: Option<&LabHealth>,
+) -> LabHealth {
     let sc = &info.scenario;
     let names = sc
         .gateways
@@ -160,7 +179,10 @@ pub async fn check<B: LabBackend>(b: &B, info: &LabInfo) -> LabHealth {
         .map(|g| (g.name.as_str(), NodeKind::Gateway))
         .chain(sc.hosts.iter().map(|h| (h.name.as_str(), NodeKind::Host)));
     let nodes = stream::iter(names)
-        .map(|(name, kind)| check_node(b, sc, name, kind, info.node(name)))
+        .map(|(name, kind)| {
+            let before = earlier.and_then(|e| e.node(name));
+            check_node(b, sc, name, kind, info.node(name), before)
+        })
         .buffer_unordered(PARALLEL)
         .map(|h| (h.name.clone(), h))
         .collect()
@@ -174,6 +196,7 @@ async fn check_node<B: LabBackend>(
     name: &str,
     kind: NodeKind,
     node: Option<&NodeInfo>,
+    before: Option<&NodeHealth>,
 ) -> NodeHealth {
     let mut health = NodeHealth {
         name: name.to_string(),
@@ -182,6 +205,7 @@ async fn check_node<B: LabBackend>(
         open_phase: None,
         reached: None,
         trace: None,
+        found: None,
     };
     let reached = match node {
         None => {
@@ -202,11 +226,17 @@ async fn check_node<B: LabBackend>(
     };
     health.reached = Some(reached.clone());
     let expectation = Expectation::of(sc, name).expect("the node is in the scenario");
-    match look_inside(b, reached).await {
+    // The same namespace as before (a PID is only reused once its process
+    // is gone): its generation means what it meant then.
+    let earlier = before
+        .filter(|h| h.reached.as_ref() == Some(reached))
+        .and_then(|h| h.found.as_ref());
+    match look_inside(b, reached, earlier).await {
         Ok(found) => {
             health.problems = expect::compare(&expectation, &found);
             health.open_phase = found.seal.as_ref().and_then(|s| s.phase.clone());
-            health.trace = Some(found.trace);
+            health.trace = Some(found.trace.clone());
+            health.found = Some(found);
         }
         // It stopped between the listing and the look inside.
         Err(NetnsError::NotFound { .. }) => health.problems.push(Problem::NotRunning {
@@ -219,22 +249,24 @@ async fn check_node<B: LabBackend>(
     health
 }
 
-/// Addresses, routes and rule set inside a node.
-async fn look_inside<B: LabBackend>(b: &B, node: &NodeRef) -> Result<Found, NetnsError> {
-    let ip = b.run(
-        node,
-        "ip",
-        &["-j", "-4", "-batch", "-"],
-        Some(b"addr show\nroute show\n".to_vec()),
-    );
-    let (ip, nft) = tokio::join!(ip, listing(b, node));
-    let (ip, nft) = (ip?, nft?);
-    expect::parse_found(
-        &String::from_utf8_lossy(&ip.stdout),
-        &nft,
-        b.platform_chain_prefix(),
-    )
-    .map_err(|e| unreadable(node, "cannot read the node's state", e.to_string()))
+/// Addresses, routes and rule set inside a node. The rule set is listed
+/// only when its generation moved since `earlier` (or is unknown): the
+/// generation is read first, so a change during the listing can only make
+/// the next look list again.
+async fn look_inside<B: LabBackend>(
+    b: &B,
+    node: &NodeRef,
+    earlier: Option<&Found>,
+) -> Result<Found, NetnsError> {
+    let net = b.inspect(node).await?;
+    let unchanged =
+        earlier.filter(|f| f.generation.is_some() && f.generation == net.ruleset_generation);
+    let ruleset = match unchanged {
+        Some(f) => f.ruleset.clone(),
+        None => expect::ruleset_found(&listing(b, node).await?, b.platform_chain_prefix())
+            .map_err(|e| unreadable(node, "cannot read the node's rule set", e.to_string()))?,
+    };
+    Ok(Found::new(&net, ruleset))
 }
 
 fn unreadable(node: &NodeRef, context: &str, why: String) -> NetnsError {
@@ -284,6 +316,7 @@ mod tests {
                 place: crate::runtime::NodePlace::Local { pid },
             }),
             trace: None,
+            found: None,
         }
     }
 

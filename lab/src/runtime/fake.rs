@@ -35,6 +35,9 @@ pub struct FakeNode {
     pub seal: Option<String>,
     /// Its routes are gone (as after a restart).
     pub lost_routes: bool,
+    /// Rule set changes through `nft -f`; a test that changes `seal` by
+    /// hand moves the generation too (see `inspect`), as the kernel would.
+    pub generation: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -198,6 +201,7 @@ impl LabBackend for FakeBackend {
                     running: true,
                     seal: None,
                     lost_routes: false,
+                    generation: 0,
                 },
             );
         });
@@ -298,6 +302,16 @@ impl LabBackend for FakeBackend {
         let text = String::from_utf8_lossy(stdin.as_deref().unwrap_or_default()).into_owned();
         match (program, args) {
             ("nft", ["-f", "-"]) => {
+                // Every change moves the rule set's generation (a refused
+                // file below changes nothing, as nft's transaction).
+                let refused = s
+                    .refuse
+                    .as_ref()
+                    .is_some_and(|(n, needle)| n == name && text.contains(needle.as_str()));
+                if !refused {
+                    let n = s.labs.get_mut(&lab).unwrap().nodes.get_mut(name).unwrap();
+                    n.generation += 1;
+                }
                 if let Some((n, needle)) = &s.refuse {
                     if n == name && text.contains(needle.as_str()) {
                         return Err(NetnsError::CommandFailed {
@@ -347,6 +361,28 @@ impl LabBackend for FakeBackend {
             ("ip", _) => Ok(ok("")),
             _ => panic!("the fake does not know `{program} {args:?}`"),
         }
+    }
+
+    async fn inspect(&self, node: &NodeRef) -> Result<super::NodeNet, NetnsError> {
+        let s = self.state.lock().unwrap();
+        let name = node.name.as_str();
+        let lab = Self::lab_of(&s, name).ok_or(NetnsError::NotFound { pid: 0 })?;
+        let l = &s.labs[&lab];
+        let mut net = crate::health::expect::net_from_ip_json(&ip_json(
+            &l.scenario,
+            name,
+            l.nodes[name].lost_routes,
+        ))
+        .expect("the fake's own JSON");
+        let n = &l.nodes[name];
+        let seal = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            n.seal.hash(&mut h);
+            h.finish() as u32
+        };
+        net.ruleset_generation = Some(n.generation.wrapping_add(seal));
+        Ok(net)
     }
 
     async fn trace(

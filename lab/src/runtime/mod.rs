@@ -186,6 +186,27 @@ pub struct ProbeOptions {
     pub evidence: Option<Evidence>,
 }
 
+/// A node's network state, read inside its namespace ([`LabBackend::inspect`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeNet {
+    pub interfaces: Vec<NetInterface>,
+    /// IPv4 routes: destination and next hop (`None`: on the link).
+    pub routes: Vec<(ipnet::Ipv4Net, Option<std::net::Ipv4Addr>)>,
+    /// The rule set's generation: it moves with every committed change, so
+    /// a node whose generation has not moved still runs the rule set last
+    /// listed. `None` when the backend cannot tell.
+    pub ruleset_generation: Option<u32>,
+}
+
+/// An interface of a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetInterface {
+    pub index: u32,
+    pub name: String,
+    pub up: bool,
+    pub ipv4: Vec<std::net::Ipv4Addr>,
+}
+
 /// A running trace listener of one node ([`LabBackend::trace`]); it stops
 /// when dropped.
 pub struct TraceHandle {
@@ -284,6 +305,11 @@ pub trait LabBackend {
         opts: ProbeOptions,
         window: &Window,
     ) -> Result<Vec<Observation>, NetnsError>;
+
+    /// The node's interfaces, routes and rule set generation, read inside
+    /// its namespace (cheaply: health checks read it before and after every
+    /// probing round).
+    async fn inspect(&self, node: &NodeRef) -> Result<NodeNet, NetnsError>;
 
     /// Starts delivering the node's trace events (see [`crate::trace`]) to
     /// `sink` until the handle is dropped. Listening starts before this

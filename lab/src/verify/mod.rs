@@ -427,7 +427,7 @@ async fn probe_cells<B: LabBackend>(
     // all their silence) meaningless.
     step("trace read");
     let info_after = b.find_lab(lab).await?;
-    let mut after = health::check(b, &info_after).await;
+    let mut after = health::check_again(b, &info_after, &before).await;
     after.note_restarts(&before);
     step("nodes checked again");
     for (&i, s) in seen.iter_mut() {

@@ -12,6 +12,7 @@
 
 mod claim;
 pub mod engine;
+mod inspect;
 mod nodes;
 mod segments;
 mod state;
@@ -166,6 +167,10 @@ impl LabBackend for DockerBackend {
         window: &Window,
     ) -> Result<Vec<Observation>, NetnsError> {
         crate::probe::probe_from(Self::pid(node), targets, opts, window).await
+    }
+
+    async fn inspect(&self, node: &NodeRef) -> Result<super::NodeNet, NetnsError> {
+        inspect::inspect(Self::pid(node)).await
     }
 
     async fn trace(
