@@ -24,7 +24,13 @@ numbers for information, and the exit status is 0 unless something failed):
    Docker's own DNS tables left out), with seglab's subnets replaced by the
    baseline's.
 3. `seglab verify LAB --format json` of scenario-4's full matrix on a running
-   lab: probes, answered probes, `summary.wall_ms`, answered probes per second.
+   lab, traced (the default: a traced drop decides its probe at once) and
+   with `--no-trace` (a drop costs the timeout), interleaved, --verify-runs
+   times after one warm-up: the whole process's wall clock, `summary.wall_ms`,
+   probes, answered probes, answered (and all decided) probes per second of
+   the process and of `summary.wall_ms`. Then, on the same lab,
+   `seglab explain LAB SRC DST PROTO/PORT --format json` of a dropped and of
+   an open cell, --explain-runs times each after one warm-up (issue #7).
 4. The scale lab (tests/scale/scale-56: 8 segments x 6 hosts + 8 gateways,
    67,680 cells, made by tests/scale/gen.py): `seglab up`, `seglab verify`
    and `seglab down`, beside the parallel docker CLI baseline built from the
@@ -72,7 +78,17 @@ PROBE_TIMEOUT_MS = 500  # seglab verify's default --timeout
 UP_RATIO = 0.6
 DOWN_RATIO = 0.5
 VERIFY_SLACK_MS = 500
-ANSWERED_PER_S = 10_000
+ANSWERED_PER_S = 10_000  # per second of summary.wall_ms (the first verify target)
+# Issue #7: tracing decides a dropped probe at once instead of at the timeout.
+VERIFY_PROC_MS = 150  # the whole `seglab verify LAB` process, traced
+ANSWERED_PER_PROC_S = 5_000  # answered probes per second of the whole process
+EXPLAIN_MS = 100  # one `seglab explain` process
+# (name, SRC, DST, PROTO/PORT, observed) of scenario-4: no flow lets the
+# management admin reach an agent; flow 5 lets an agent reach the AMS.
+EXPLAIN_CELLS = [
+    ("dropped", "admin", "agent-1", "tcp/7780", "blocked"),
+    ("open", "agent-1", "ams", "tcp/7780", "open"),
+]
 SCALE_UP_RATIO = 1.0  # seglab up <= 1.0x the parallel docker CLI baseline
 SCALE_VERIFY_S = 2.0
 
@@ -806,42 +822,96 @@ class Bench:
             log(line)
         self.results["scale"] = r
 
+    def verify_once(self, lab, *extra):
+        """One `seglab verify LAB --format json [extra]`: (process seconds,
+        summary, blocked cells decided before the timeout, exit code)."""
+        dt, p = self.sl("verify", lab, "--format", "json", *extra, check=False)
+        if p.returncode not in (0, 1):
+            raise BenchError(f"seglab verify {lab} {' '.join(extra)} failed (exit {p.returncode}):\n"
+                             f"{p.stderr.strip()}")
+        data = json.loads(p.stdout)
+        report = (data if isinstance(data, list) else [data])[0]
+        # A blocked cell that ended well before the timeout was decided by a
+        # traced drop (or a reject), not by waiting.
+        early = sum(1 for c in report.get("results", [])
+                    if c.get("observed") == "blocked" and c.get("elapsed_ms", PROBE_TIMEOUT_MS)
+                    < 0.9 * PROBE_TIMEOUT_MS)
+        return dt, report["summary"], early, p.returncode
+
     def bench_verify(self):
-        scenario = VERIFY_SCENARIO
+        """Full-matrix verify of scenario-4, traced (the default) and with
+        --no-trace, interleaved on one lab; then `seglab explain` of a
+        dropped and an open cell on the same lab."""
+        scenario, runs = VERIFY_SCENARIO, self.args.verify_runs
         log(f"\n== verify {scenario}")
         lab = self.lab_name(scenario, "verify")
         self.seglab_up(scenario, lab)
         try:
-            walls, answered, probes, own_rate, proc = [], [], [], [], []
+            modes = (("trace", ()), ("no_trace", ("--no-trace",)))
+            got = {m: {"proc": [], "wall": [], "answered": [], "probes": [], "own_rate": [], "early": []}
+                   for m, _ in modes}
             failed = 0
-            for i in range(self.args.runs + 1):  # the first is a warm-up
-                dt, p = self.sl("verify", lab, "--format", "json", check=False)
-                if p.returncode not in (0, 1):
-                    raise BenchError(f"seglab verify {lab} failed (exit {p.returncode}):\n{p.stderr.strip()}")
-                data = json.loads(p.stdout)
-                reports = data if isinstance(data, list) else [data]
-                s = reports[0]["summary"]
-                if p.returncode == 1:
-                    failed += 1
-                if i == 0:
-                    continue
-                walls.append(s["wall_ms"])
-                answered.append(s["answered"])
-                probes.append(s["probes"])
-                own_rate.append(s.get("answered_per_s", 0.0))
-                proc.append(dt)
-                log(f"run {i}/{self.args.runs}: {s['probes']} probes, {s['answered']} answered, "
-                    f"wall {s['wall_ms']} ms (process {dt * 1000:.0f} ms), passed {s['passed']}")
+            for i in range(runs + 1):  # the first is a warm-up
+                parts = []
+                # Interleaved, so that a change of load hits both alike.
+                for m, extra in modes:
+                    dt, s, early, rc = self.verify_once(lab, *extra)
+                    failed += rc == 1
+                    parts.append(f"{m.replace('_', '-')}: process {dt * 1000:.0f} ms, wall_ms {s['wall_ms']}, "
+                                 f"{s['probes']} probes, {s['answered']} answered, passed {s['passed']}, "
+                                 f"{early} blocked early")
+                    if i == 0:
+                        continue
+                    g = got[m]
+                    g["proc"].append(dt * 1000)
+                    g["wall"].append(s["wall_ms"])
+                    g["answered"].append(s["answered"])
+                    g["probes"].append(s["probes"])
+                    g["own_rate"].append(s.get("answered_per_s", 0.0))
+                    g["early"].append(early)
+                log(f"{f'run {i}/{runs}' if i else 'warm-up'}: " + " | ".join(parts))
             if failed:
-                self.note(f"verify: {failed} of {self.args.runs + 1} runs reported failed cells (exit 1)")
-            self.results["verify"] = {
-                "probes": statistics.median(probes), "answered": statistics.median(answered),
-                "wall": stats(walls), "proc": stats([x * 1000 for x in proc]),
-                "rate": stats([a / (w / 1000) for a, w in zip(answered, walls) if w > 0]),
-                "own_rate": stats(own_rate),
-            }
+                self.note(f"verify: {failed} of {2 * (runs + 1)} runs reported failed cells (exit 1)")
+            res = {}
+            for m, g in got.items():
+                res[m] = {
+                    "probes": statistics.median(g["probes"]), "answered": statistics.median(g["answered"]),
+                    "early": statistics.median(g["early"]),
+                    "proc": stats(g["proc"]), "wall": stats(g["wall"]),
+                    "rate_proc": stats([a / (w / 1000) for a, w in zip(g["answered"], g["proc"]) if w > 0]),
+                    "decided_proc": stats([n / (w / 1000) for n, w in zip(g["probes"], g["proc"]) if w > 0]),
+                    "rate": stats([a / (w / 1000) for a, w in zip(g["answered"], g["wall"]) if w > 0]),
+                    "own_rate": stats(g["own_rate"]),
+                }
+            self.results["verify"] = res
+            self.bench_explain(lab)
         finally:
             self.seglab_down(lab)
+
+    def bench_explain(self, lab):
+        """`seglab explain LAB SRC DST PROTO/PORT --format json` of each of
+        EXPLAIN_CELLS, interleaved, after one warm-up each."""
+        runs = self.args.explain_runs
+        log(f"\n== explain on {lab}")
+        times = {name: [] for name, *_ in EXPLAIN_CELLS}
+        for i in range(runs + 1):  # the first is a warm-up
+            parts = []
+            for name, src, dst, port, want in EXPLAIN_CELLS:
+                dt, p = self.sl("explain", lab, src, dst, port, "--format", "json", check=False)
+                if p.returncode != 0:
+                    raise BenchError(f"seglab explain {lab} {src} {dst} {port} failed "
+                                     f"(exit {p.returncode}):\n{p.stderr.strip()}")
+                cell = json.loads(p.stdout)
+                if cell.get("observed") != want or cell.get("verdict") != "pass":
+                    self.note(f"explain {src} {dst} {port}: observed {cell.get('observed')}, verdict "
+                              f"{cell.get('verdict')} (the bench expects {want}, pass)")
+                if want == "blocked" and cell.get("elapsed_ms", 0) >= 0.9 * PROBE_TIMEOUT_MS:
+                    self.note(f"explain {src} {dst} {port}: the drop was decided by the timeout, not by a trace")
+                parts.append(f"{name} {dt * 1000:.0f} ms")
+                if i:
+                    times[name].append(dt * 1000)
+            log(f"{f'run {i}/{runs}' if i else 'warm-up'}: " + ", ".join(parts))
+        self.results["explain"] = {name: stats(ts) for name, ts in times.items()}
 
     def cleanup(self):
         for lab in list(self.labs):
@@ -929,29 +999,55 @@ class Bench:
                     table(srows, ["step", "seglab (s)", "docker CLI ∥ +cfg (s)", "seglab/CLI", "target", "met"])]
         v = self.results.get("verify")
         if v:
+            t, n = v["trace"], v["no_trace"]
             wall_target = PROBE_TIMEOUT_MS + VERIFY_SLACK_MS
-            wall_met = v["wall"][0] <= wall_target
-            rate_met = v["rate"][0] >= ANSWERED_PER_S
-            verdicts += [wall_met, rate_met]
-            vrows = [
-                ["probes (full matrix, all phases off)", f"{v['probes']:.0f}", "", ""],
-                ["answered probes (open or rejected)", f"{v['answered']:.0f}", "", ""],
-                ["verify wall (summary.wall_ms)", fmt_ms(v["wall"]),
-                 f"<= {wall_target} ms (timeout {PROBE_TIMEOUT_MS} + 500)", "yes" if wall_met else "NO"],
-                ["  seglab verify process, whole", fmt_ms(v["proc"]), "", ""],
-                ["answered / wall", f"{v['rate'][0]:.0f}/s [{v['rate'][1]:.0f}-{v['rate'][2]:.0f}]",
-                 f">= {ANSWERED_PER_S}/s", "yes" if rate_met else "NO"],
-                ["  seglab's answered_per_s (to last answer)",
-                 f"{v['own_rate'][0]:.0f}/s [{v['own_rate'][1]:.0f}-{v['own_rate'][2]:.0f}]", "", ""],
+            checks = [
+                t["proc"][0] <= VERIFY_PROC_MS,
+                t["rate_proc"][0] >= ANSWERED_PER_PROC_S,
+                t["wall"][0] <= wall_target,
+                t["rate"][0] >= ANSWERED_PER_S,
             ]
-            out += ["", f"verify of {VERIFY_SCENARIO} on a running lab "
-                    f"(`seglab verify LAB --format json`, median of {self.args.runs} runs after one warm-up)", "",
-                    table(vrows, ["measure", "value", "target", "met"])]
-            if v["answered"] and v["wall"][0] >= PROBE_TIMEOUT_MS:
-                ceiling = v["answered"] / (PROBE_TIMEOUT_MS / 1000)
-                out.append(f"  note: a matrix with dropped probes takes at least the probe timeout, so "
-                           f"answered/wall cannot exceed {v['answered']:.0f}/{PROBE_TIMEOUT_MS / 1000:g} s "
-                           f"= {ceiling:.0f}/s here")
+            verdicts += checks
+
+            def rate(st):
+                return f"{st[0]:.0f}/s [{st[1]:.0f}-{st[2]:.0f}]" if st else "-"
+
+            def met(ok):
+                return "yes" if ok else "NO"
+            vrows = [
+                ["probes (full matrix, all phases off)", f"{t['probes']:.0f}", f"{n['probes']:.0f}", "", ""],
+                ["answered probes (open or rejected)", f"{t['answered']:.0f}", f"{n['answered']:.0f}", "", ""],
+                ["  blocked cells decided before the timeout", f"{t['early']:.0f}", f"{n['early']:.0f}", "", ""],
+                ["seglab verify process, whole", fmt_ms(t["proc"]), fmt_ms(n["proc"]),
+                 f"<= {VERIFY_PROC_MS} ms (traced)", met(checks[0])],
+                ["answered / process wall", rate(t["rate_proc"]), rate(n["rate_proc"]),
+                 f">= {ANSWERED_PER_PROC_S}/s (traced)", met(checks[1])],
+                ["  decided (all probes) / process wall", rate(t["decided_proc"]), rate(n["decided_proc"]), "", ""],
+                ["verify wall (summary.wall_ms)", fmt_ms(t["wall"]), fmt_ms(n["wall"]),
+                 f"<= {wall_target} ms (timeout {PROBE_TIMEOUT_MS} + 500)", met(checks[2])],
+                ["answered / summary.wall_ms", rate(t["rate"]), rate(n["rate"]),
+                 f">= {ANSWERED_PER_S}/s", met(checks[3])],
+                ["  seglab's answered_per_s (to last answer)", rate(t["own_rate"]), rate(n["own_rate"]), "", ""],
+            ]
+            e = self.results.get("explain")
+            if e:
+                for name, src, dst, port, _ in EXPLAIN_CELLS:
+                    ok = bool(e.get(name)) and e[name][0] <= EXPLAIN_MS
+                    verdicts.append(ok)
+                    vrows.append([f"seglab explain, {name} cell ({src} -> {dst} {port})", fmt_ms(e.get(name)),
+                                  "", f"<= {EXPLAIN_MS} ms", met(ok)])
+            out += ["", f"verify of {VERIFY_SCENARIO} on a running lab (`seglab verify LAB --format json`, "
+                    f"timeout {PROBE_TIMEOUT_MS} ms, traced and `--no-trace` interleaved, medians of "
+                    f"{self.args.verify_runs} runs after one warm-up [min-max]; `seglab explain LAB SRC DST "
+                    f"PROTO/PORT --format json`, medians of {self.args.explain_runs} runs after one warm-up)", "",
+                    table(vrows, ["measure", "traced (default)", "--no-trace", "target", "met"])]
+            out.append("  process: wall clock of the whole `seglab` process as the bench sees it (Docker "
+                       "connection, node checks before and after probing included)")
+            if n["answered"] and n["wall"][0] >= PROBE_TIMEOUT_MS:
+                ceiling = n["answered"] / (PROBE_TIMEOUT_MS / 1000)
+                out.append(f"  note: without tracing, a matrix with dropped probes takes at least the probe "
+                           f"timeout, so answered/wall cannot exceed {n['answered']:.0f}/"
+                           f"{PROBE_TIMEOUT_MS / 1000:g} s = {ceiling:.0f}/s there")
         out += ["", "baselines:",
                 "  compose+cfg: `docker-compose -f tests/compose/SCENARIO.yml up -d`, then from the host, one "
                 "command at a time: one `docker inspect` for the PIDs, `nsenter -t PID -n ip route "
@@ -985,15 +1081,19 @@ def main():
     ap.add_argument("--runs", type=int, default=5, help="repetitions of each measurement (default 5)")
     ap.add_argument("--scenarios", nargs="*", default=SCENARIOS, help=argparse.SUPPRESS)
     ap.add_argument("--no-cli", action="store_true", help="skip the parallel docker CLI baseline")
-    ap.add_argument("--no-verify", action="store_true", help="skip the verify benchmark")
+    ap.add_argument("--no-verify", action="store_true", help="skip the verify and explain benchmark")
+    ap.add_argument("--verify-runs", type=int, default=7,
+                    help="repetitions of scenario-4's verify, traced and untraced (default 7)")
+    ap.add_argument("--explain-runs", type=int, default=11,
+                    help="repetitions of each `seglab explain` cell (default 11)")
     ap.add_argument("--scale", default=SCALE_SCENARIO, help="the scale lab's scenario (default: scale-56)")
     ap.add_argument("--scale-runs", type=int, default=3, help="repetitions for the scale lab (default 3)")
     ap.add_argument("--no-scale", action="store_true", help="skip the scale lab")
     ap.add_argument("--keep-files", action="store_true",
                     help="keep the baselines' generated route/rule files")
     args = ap.parse_args()
-    if args.runs < 1 or args.scale_runs < 1:
-        ap.error("--runs and --scale-runs must be at least 1")
+    if min(args.runs, args.scale_runs, args.verify_runs, args.explain_runs) < 1:
+        ap.error("--runs, --scale-runs, --verify-runs and --explain-runs must be at least 1")
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
