@@ -301,6 +301,24 @@ fn sentence(cell: Subject<'_>, path: &[Hop]) -> String {
                 path[i + 1].node
             )
         }
+        // The answer was traced on its way back: it did come back (a TCP
+        // handshake completed), the service behind it never identified
+        // itself.
+        Some(i) if path.iter().any(|h| !h.answer.is_empty()) => {
+            // In the order the answer crossed them: backwards.
+            let through: Vec<&str> = path
+                .iter()
+                .rev()
+                .filter(|h| !h.answer.is_empty())
+                .map(|h| h.node.as_str())
+                .collect();
+            format!(
+                "passed {} with no drop seen; {}'s answer came back through {}, but no service identified itself",
+                path[i].node,
+                cell.dst,
+                through.join(", ")
+            )
+        }
         Some(i) => format!(
             "passed {} with no drop seen; no answer came back from {}",
             path[i].node, cell.dst

@@ -297,3 +297,40 @@ fn a_leak_into_a_firewalled_host_names_the_firewall_rule_not_the_catchall_policy
         )
     );
 }
+
+#[test]
+fn an_answer_traced_back_is_not_told_as_no_answer() {
+    let hop = |node: &str, answer: bool| Hop {
+        node: node.into(),
+        seen: true,
+        from: None,
+        to: None,
+        steps: vec![step(
+            "inet filter forward",
+            Some("tcp dport 445 accept"),
+            "accept",
+        )],
+        answer: if answer {
+            vec![step(
+                "inet filter forward",
+                Some("ct state established,related accept"),
+                "accept",
+            )]
+        } else {
+            vec![]
+        },
+    };
+    let cell = Subject {
+        src: "ams",
+        dst: "agent-1",
+        observed: Observed::Error,
+    };
+    assert_eq!(
+        sentence(cell, &[hop("gw-mgmt", true), hop("gw-sensitive", true)]),
+        "passed gw-sensitive with no drop seen; agent-1's answer came back through gw-sensitive, gw-mgmt, but no service identified itself"
+    );
+    assert_eq!(
+        sentence(cell, &[hop("gw-mgmt", false), hop("gw-sensitive", false)]),
+        "passed gw-sensitive with no drop seen; no answer came back from agent-1"
+    );
+}
