@@ -110,19 +110,7 @@ fn explain_tells_one_cell_and_refuses_bad_input() {
 
     // Nothing is left of the phase: the lab is healthy, no phase is open,
     // and the push is blocked again.
-    let o = run(&["status", lab]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let status = String::from_utf8_lossy(&o.stdout);
-    assert!(!status.contains("phase"), "{status}");
-    assert_eq!(
-        status.matches("┆ running ┆ ok     │").count(),
-        7,
-        "{status}"
-    );
-    for gw in ["gw-mgmt", "gw-sensitive"] {
-        let rules = in_netns(lab, gw, &["nft", "list", "table", "inet", "filter"]);
-        assert!(!rules.contains("25001"), "{gw}: {rules}");
-    }
+    assert_no_phase_open(lab);
     let v = explain_json(lab, &["ams", "agent-1", "tcp/445"]);
     assert_eq!(
         (&v["phase"], &v["observed"]),
@@ -196,4 +184,71 @@ fn explain_tells_one_cell_and_refuses_bad_input() {
         }
         assert!(o.stdout.is_empty(), "{args:?}: {}", text(&o));
     }
+}
+
+/// No phase left open: status healthy and says no phase, the gateways hold
+/// none of the push-install ports.
+fn assert_no_phase_open(lab: &str) {
+    let o = run(&["status", lab]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert!(!status.contains("phase"), "{status}");
+    assert_eq!(
+        status.matches("┆ running ┆ ok     │").count(),
+        7,
+        "{status}"
+    );
+    for gw in ["gw-mgmt", "gw-sensitive"] {
+        let rules = in_netns(lab, gw, &["nft", "list", "table", "inet", "filter"]);
+        assert!(!rules.contains("25001"), "{gw}: {rules}");
+    }
+}
+
+#[test]
+fn a_silent_destination_is_told_and_an_interrupt_closes_the_phase() {
+    if !live(LAB) {
+        return;
+    }
+    let guard = up("scenario-3", "hd-silent", &[]);
+    let lab = guard.0.as_str();
+    // Frozen, agent-1's kernel still completes the handshake, but its
+    // responder never says who it is.
+    docker(&["pause", &container(lab, "agent-1")]);
+    let push = ["ams", "agent-1", "tcp/445", "--phase", "push-install"];
+    let v = explain_json(lab, &[&push[..], &["--timeout", "1000"]].concat());
+    assert_eq!(
+        (&v["observed"], &v["verdict"]),
+        (&json!("error"), &json!("error")),
+        "{v}"
+    );
+    assert_eq!(
+        v["explain"]["why"],
+        "passed gw-sensitive with no drop seen; agent-1's answer came back through gw-sensitive, gw-mgmt, but no service identified itself",
+        "{v}"
+    );
+
+    // Interrupted while it waits, with the phase open: the phase is closed.
+    let child = seglab()
+        .args(["explain", lab])
+        .args(push)
+        .args(["--timeout", "30000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("everything it had changed was put back"),
+        "{err}"
+    );
+    docker(&["unpause", &container(lab, "agent-1")]);
+    assert_no_phase_open(lab);
 }
