@@ -28,7 +28,11 @@ impl std::str::FromStr for PortKey {
         let (proto, port) = s.split_once('/').ok_or_else(bad)?;
         Ok(PortKey {
             proto: proto.parse().map_err(|_| bad())?,
-            port: port.parse().ok().filter(|p| *p > 0).ok_or_else(bad)?,
+            port: decimal(port)
+                .then(|| port.parse().ok())
+                .flatten()
+                .filter(|p| *p > 0)
+                .ok_or_else(bad)?,
         })
     }
 }
@@ -67,9 +71,10 @@ pub fn parse_port_spec(text: &str, params: &dyn ParamLookup) -> Result<PortSpec,
             .port_param(param)
             .ok_or_else(|| format!("unknown parameter `{{{param}}}` in port `{head}`"))?
     } else {
-        let n: u64 = port
-            .parse()
-            .map_err(|_| format!("port `{port}` is not a number"))?;
+        let n: u64 = decimal(port)
+            .then(|| port.parse().ok())
+            .flatten()
+            .ok_or_else(|| format!("port `{port}` is not a number"))?;
         if !(1..=65535).contains(&n) {
             return Err(format!("port {n} is out of range 1-65535"));
         }
@@ -83,6 +88,11 @@ pub fn parse_port_spec(text: &str, params: &dyn ParamLookup) -> Result<PortSpec,
             .unwrap_or_else(|| format!("{proto}-{port}")),
     };
     Ok(PortSpec { key, service })
+}
+
+/// Only decimal digits: `str::parse` alone also takes a leading `+`.
+fn decimal(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn well_known_service(key: PortKey) -> Option<&'static str> {
@@ -136,8 +146,27 @@ mod tests {
             "tcp/x",
             "tcp/{nope}",
             "tcp/1 a b",
+            "tcp/+445",
+            "tcp/ 445",
         ] {
             assert!(parse_port_spec(bad, &P).is_err(), "{bad}");
         }
+        for bad in [
+            "tcp/+445",
+            "tcp/-1",
+            "tcp/",
+            "tcp/0",
+            "tcp/65536",
+            "tcp/4 45",
+        ] {
+            assert!(bad.parse::<PortKey>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "udp/161".parse::<PortKey>(),
+            Ok(PortKey {
+                proto: Proto::Udp,
+                port: 161
+            })
+        );
     }
 }

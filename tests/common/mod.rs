@@ -188,3 +188,19 @@ pub fn network_of(lab: &str, segment: &str) -> String {
     .trim()
     .to_string()
 }
+
+/// `seglab explain LAB ARGS…`.
+pub fn explain(lab: &str, args: &[&str]) -> Output {
+    seglab().args(["explain", lab]).args(args).output().unwrap()
+}
+
+pub fn explain_json(lab: &str, args: &[&str]) -> serde_json::Value {
+    let o = seglab()
+        .args(["explain", lab])
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("JSON ({e}): {}", text(&o)))
+}

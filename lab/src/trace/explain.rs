@@ -235,8 +235,15 @@ fn stop_of(steps: &[Step]) -> Option<&Step> {
         .find(|s| s.verdict == "drop" || s.verdict.starts_with("reject"))
 }
 
+/// The step that let the packet through a node: the last accepting rule,
+/// else the last accepting policy. A rule says more than a policy: on a
+/// host, the firewall chain's rule is what let the packet in, and the
+/// later accept by the policy of seglab's own catch-all chain says nothing.
 fn last_accept(steps: &[Step]) -> Option<&Step> {
-    steps.iter().rev().find(|s| s.verdict == "accept")
+    let accepts = || steps.iter().rev().filter(|s| s.verdict == "accept");
+    accepts()
+        .find(|s| s.rule.is_some())
+        .or_else(|| accepts().next())
 }
 
 fn sentence(cell: Subject<'_>, path: &[Hop]) -> String {
@@ -292,6 +299,24 @@ fn sentence(cell: Subject<'_>, path: &[Hop]) -> String {
                 "left {}{towards}, never reached {} (no drop seen)",
                 path[i].node,
                 path[i + 1].node
+            )
+        }
+        // The answer was traced on its way back: it did come back (a TCP
+        // handshake completed), the service behind it never identified
+        // itself.
+        Some(i) if path.iter().any(|h| !h.answer.is_empty()) => {
+            // In the order the answer crossed them: backwards.
+            let through: Vec<&str> = path
+                .iter()
+                .rev()
+                .filter(|h| !h.answer.is_empty())
+                .map(|h| h.node.as_str())
+                .collect();
+            format!(
+                "passed {} with no drop seen; {}'s answer came back through {}, but no service identified itself",
+                path[i].node,
+                cell.dst,
+                through.join(", ")
             )
         }
         Some(i) => format!(

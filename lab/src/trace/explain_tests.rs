@@ -251,3 +251,86 @@ fn a_dropped_answer_and_a_reject_are_told_apart() {
         "rejected by gw-sensitive: inet filter forward rule `handle 6` -> reject"
     );
 }
+
+fn step(chain: &str, rule: Option<&str>, verdict: &str) -> Step {
+    Step {
+        chain: chain.into(),
+        rule: rule.map(str::to_string),
+        source: None,
+        verdict: verdict.into(),
+    }
+}
+
+#[test]
+fn a_leak_into_a_firewalled_host_names_the_firewall_rule_not_the_catchall_policy() {
+    let allow = "tcp dport { 445, 9850, 25001, 43234 } accept";
+    let path = [
+        Hop {
+            node: "gw-edge".into(),
+            seen: true,
+            from: None,
+            to: None,
+            steps: vec![step("inet filter forward", None, "accept")],
+            answer: vec![],
+        },
+        Hop {
+            node: "agent-1".into(),
+            seen: true,
+            from: None,
+            to: None,
+            steps: vec![
+                step("inet seglab_host firewall", Some(allow), "accept"),
+                step("inet seglab_host catchall", None, "accept"),
+            ],
+            answer: vec![],
+        },
+    ];
+    let cell = Subject {
+        src: "vendor-dl",
+        dst: "agent-1",
+        observed: Observed::Open,
+    };
+    assert_eq!(
+        sentence(cell, &path),
+        format!(
+            "accepted by gw-edge: inet filter forward policy accept; agent-1: inet seglab_host firewall rule `{allow}`"
+        )
+    );
+}
+
+#[test]
+fn an_answer_traced_back_is_not_told_as_no_answer() {
+    let hop = |node: &str, answer: bool| Hop {
+        node: node.into(),
+        seen: true,
+        from: None,
+        to: None,
+        steps: vec![step(
+            "inet filter forward",
+            Some("tcp dport 445 accept"),
+            "accept",
+        )],
+        answer: if answer {
+            vec![step(
+                "inet filter forward",
+                Some("ct state established,related accept"),
+                "accept",
+            )]
+        } else {
+            vec![]
+        },
+    };
+    let cell = Subject {
+        src: "ams",
+        dst: "agent-1",
+        observed: Observed::Error,
+    };
+    assert_eq!(
+        sentence(cell, &[hop("gw-mgmt", true), hop("gw-sensitive", true)]),
+        "passed gw-sensitive with no drop seen; agent-1's answer came back through gw-sensitive, gw-mgmt, but no service identified itself"
+    );
+    assert_eq!(
+        sentence(cell, &[hop("gw-mgmt", false), hop("gw-sensitive", false)]),
+        "passed gw-sensitive with no drop seen; no answer came back from agent-1"
+    );
+}
