@@ -232,7 +232,8 @@ fn sigterm_during_verify_leaves_the_lab_as_it_was() {
     let guard = up("scenario-3", "termverify", &[]);
     let lab = guard.0.clone();
     for phase in [None, Some("push-install")] {
-        let mut args = vec!["verify", &lab, "--timeout", "5000"];
+        // No drop evidence: the dropped probes wait while we signal.
+        let mut args = vec!["verify", &lab, "--timeout", "5000", "--no-trace"];
         if let Some(p) = phase {
             args.extend(["--phase", p]);
         }
@@ -264,7 +265,7 @@ fn sigterm_during_test_tears_its_lab_down() {
     }
     let scenario = fixture("faults/sigterm.yaml");
     let child = seglab()
-        .args(["test", &scenario, "--timeout", "5000"])
+        .args(["test", &scenario, "--timeout", "5000", "--no-trace"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

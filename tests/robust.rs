@@ -151,10 +151,10 @@ fn a_moved_lab_says_so_and_down_racing_verify_is_exit_3() {
     assert!(err.contains(&format!("lab {lab}: subnets ")), "{err}");
     assert!(err.contains("taken, moved to mgmt 198.1"), "{err}");
 
-    // Blocked cells cost the timeout (twice, with the retry), so verify
-    // is still probing when `down` starts.
+    // Without tracing, blocked cells cost the timeout (twice, with the
+    // retry), so verify is still probing when `down` starts.
     let mut verify = seglab()
-        .args(["-vv", "verify", &lab, "--timeout", "5000"])
+        .args(["-vv", "verify", &lab, "--timeout", "5000", "--no-trace"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -280,7 +280,7 @@ fn a_failed_teardown_in_test_keeps_the_reports() {
         std::fs::write(dir.path().join(f.file_name().unwrap()), text).unwrap();
     }
     let mut child = seglab()
-        .args(["-v", "test", "--timeout", "3000"])
+        .args(["-v", "test", "--timeout", "3000", "--no-trace"])
         .arg(dir.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

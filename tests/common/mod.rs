@@ -162,9 +162,18 @@ pub fn failing(report: &serde_json::Value) -> Vec<String> {
 /// `seglab verify LAB --format json` with a long timeout, during which
 /// `node`'s container is killed (once probing is well under way).
 pub fn verify_while_killing(lab: &str, node: &str) -> Output {
-    // A long timeout keeps the blocked probes in flight while we kill.
+    // A long timeout keeps the blocked probes in flight while we kill;
+    // without tracing, no drop evidence ends them sooner.
     let child = seglab()
-        .args(["verify", lab, "--format", "json", "--timeout", "4000"])
+        .args([
+            "verify",
+            lab,
+            "--format",
+            "json",
+            "--timeout",
+            "4000",
+            "--no-trace",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
