@@ -130,33 +130,16 @@ impl LabHealth {
     }
 }
 
-/// Gateways whose seal records a phase as open (or an isolation, see
-/// [`seal::isolation_mark`]), and the phase. Only gateways are looked at:
-/// no host is ever sealed with a phase; but any gateway may forward
-/// everything for an isolated verify of another. Nodes that cannot be
-/// read are left to the full check.
-pub async fn phases_left_open<B: LabBackend>(b: &B, info: &LabInfo) -> Vec<(String, String)> {
-    let mut open = Vec::new();
-    for g in info.scenario.gateways.iter().map(|g| g.name.as_str()) {
-        let Some(node) = info.node(g).and_then(|n| n.node.as_ref()) else {
-            continue;
-        };
-        let Ok(text) = listing(b, node).await else {
-            continue;
-        };
-        if let Ok(Some(Seal {
-            phase: Some(phase), ..
-        })) = seal::read(&text)
-        {
-            open.push((g.to_string(), phase));
-        }
-    }
-    open
-}
-
 /// Checks every gateway and host of the lab's scenario.
 pub async fn check<B: LabBackend>(b: &B, info: &LabInfo) -> LabHealth {
-    check_since(b, info, None).await
+    check_since(b, info, None, None).await
+}
+
+/// Checks every gateway, and of the hosts only those in `hosts` (e.g. the
+/// two ends of the one cell `explain` probes): a host left out is absent
+/// from the result, so the result only speaks for paths between them.
+pub async fn check_gateways_and<B: LabBackend>(b: &B, info: &LabInfo, hosts: &[&str]) -> LabHealth {
+    check_since(b, info, None, Some(hosts)).await
 }
 
 /// Checks again after a probing round. A node reached the same way as in
@@ -164,20 +147,34 @@ pub async fn check<B: LabBackend>(b: &B, info: &LabInfo) -> LabHealth {
 /// the rule set listed then, so it is not listed again; its addresses and
 /// routes are always read afresh.
 pub async fn check_again<B: LabBackend>(b: &B, info: &LabInfo, earlier: &LabHealth) -> LabHealth {
-    check_since(b, info, Some(earlier)).await
+    // The same nodes as before.
+    let hosts: Vec<&str> = info
+        .scenario
+        .hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .filter(|h| earlier.node(h).is_some())
+        .collect();
+    check_since(b, info, Some(earlier), Some(&hosts)).await
 }
 
 async fn check_since<B: LabBackend>(
     b: &B,
     info: &LabInfo,
     earlier: Option<&LabHealth>,
+    hosts: Option<&[&str]>,
 ) -> LabHealth {
     let sc = &info.scenario;
     let names = sc
         .gateways
         .iter()
         .map(|g| (g.name.as_str(), NodeKind::Gateway))
-        .chain(sc.hosts.iter().map(|h| (h.name.as_str(), NodeKind::Host)));
+        .chain(
+            sc.hosts
+                .iter()
+                .filter(|h| hosts.is_none_or(|only| only.contains(&h.name.as_str())))
+                .map(|h| (h.name.as_str(), NodeKind::Host)),
+        );
     let nodes = stream::iter(names)
         .map(|(name, kind)| {
             let before = earlier.and_then(|e| e.node(name));

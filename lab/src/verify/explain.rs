@@ -217,13 +217,18 @@ pub async fn explain_cell<B: LabBackend>(
         ports: vec![key],
         cells: vec![cell.clone()],
     };
-    phases::close_leftover_phases(b, &info).await?;
+    // Only the cell's two ends and the gateways are looked at.
+    let ends = [src.name.as_str(), dst.name.as_str()];
+    let start = phases::start(b, lab, Some(&ends)).await?;
     let label = phase.unwrap_or("base");
     let report = match phase {
-        None => super::verify_cells(b, lab, sc, &one, label, opts, true).await?,
+        None => {
+            let first = start.checked.map(|h| (start.info.clone(), h));
+            super::verify_cells(b, lab, sc, &one, label, opts, true, first).await?
+        }
         Some(p) => {
             let opened_on = phases::open_phase(b, &info, p, None).await?;
-            let report = super::verify_cells(b, lab, sc, &one, label, opts, true).await;
+            let report = super::verify_cells(b, lab, sc, &one, label, opts, true, None).await;
             phases::close_on(b, &info, &opened_on, Some(p)).await?;
             report?
         }

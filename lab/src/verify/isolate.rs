@@ -12,7 +12,7 @@
 //! on failure and on an interrupt, each is put back on its own rule set and
 //! the seal is read back to prove it.
 
-use super::phases::{close_leftover_phases, reload_base, verify_phase};
+use super::phases::{reload_base, start, verify_phase, Start};
 use super::{Report, VerifyOptions};
 use crate::error::{Error, Result};
 use crate::health::{self, seal};
@@ -80,9 +80,10 @@ pub async fn verify_isolated<B: LabBackend>(
     if let Some(p) = phase {
         plan(sc, Some(p))?;
     }
-    let notes = close_leftover_phases(b, &info).await?;
+    let Start { notes, .. } = start(b, lab_name, None).await?;
     let others = open_isolation(b, &info, gateway).await?;
-    let verified = verify_phase(b, &info, phase, Some(gateway), opts).await;
+    // The others change below: the first round looks again.
+    let verified = verify_phase(b, &info, phase, Some(gateway), opts, None).await;
     let restored = restore(b, &info, &others).await;
     let mut reports = match (verified, restored) {
         (Ok(r), Ok(())) => r,

@@ -450,10 +450,25 @@ pub async fn verify_plan<B: LabBackend>(
     label: &str,
     opts: VerifyOptions,
 ) -> Result<Report> {
-    verify_cells(b, lab, sc, plan, label, opts, false).await
+    verify_cells(b, lab, sc, plan, label, opts, false, None).await
+}
+
+/// [`verify_plan`], the first round starting from `first` (a look at
+/// every node just taken) when given.
+pub(super) async fn verify_from<B: LabBackend>(
+    b: &B,
+    lab: &str,
+    sc: &Scenario,
+    plan: &Plan,
+    label: &str,
+    opts: VerifyOptions,
+    first: Option<(LabInfo, LabHealth)>,
+) -> Result<Report> {
+    verify_cells(b, lab, sc, plan, label, opts, false, first).await
 }
 
 /// [`verify_plan`]; with `explain_all`, passing cells are explained too.
+#[allow(clippy::too_many_arguments)]
 async fn verify_cells<B: LabBackend>(
     b: &B,
     lab: &str,
@@ -462,6 +477,7 @@ async fn verify_cells<B: LabBackend>(
     label: &str,
     opts: VerifyOptions,
     explain_all: bool,
+    first: Option<(LabInfo, LabHealth)>,
 ) -> Result<Report> {
     let start = Instant::now();
     let all: Vec<usize> = (0..plan.cells.len()).collect();
@@ -476,7 +492,7 @@ async fn verify_cells<B: LabBackend>(
         )
     };
     let round = Instant::now();
-    let (mut seen, mut last_check) = probe_cells(b, lab, sc, plan, &all, opts, None).await?;
+    let (mut seen, mut last_check) = probe_cells(b, lab, sc, plan, &all, opts, first).await?;
     let round = round.elapsed();
     let answers = seen
         .values()

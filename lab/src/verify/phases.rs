@@ -2,9 +2,9 @@
 //! closing it again, recorded in each gateway's seal so that a run killed
 //! mid-phase is found and undone by the next.
 
-use super::{isolate, verify_plan, Report, VerifyOptions};
+use super::{isolate, verify_from, verify_plan, Report, VerifyOptions};
 use crate::error::{Error, Result};
-use crate::health;
+use crate::health::{self, LabHealth};
 use crate::lab;
 use crate::plan::plan;
 use crate::runtime::{LabBackend, LabInfo, NodeRef};
@@ -72,19 +72,43 @@ pub(super) async fn close_on<B: LabBackend>(
     first_error.map_or(Ok(()), Err)
 }
 
-/// Gateways that a run killed mid-phase left with the phase open (recorded
-/// in their seal) are put back on their own rule set first; the returned
-/// notes say so in the report.
-pub(super) async fn close_leftover_phases<B: LabBackend>(
+/// What a run starts from: the lab, the notes of what was put back first,
+/// and, when nothing was, the first look at every node (the first probing
+/// round of the base policy starts from it instead of looking again).
+pub(super) struct Start {
+    pub info: LabInfo,
+    pub notes: Vec<String>,
+    pub checked: Option<LabHealth>,
+}
+
+/// Looks at every node of the lab. Gateways that a run killed mid-phase
+/// (or mid-isolation) left with the phase open (recorded in their seal) are
+/// put back on their own rule set first; the notes say so in the report.
+/// With `hosts`, only those hosts are looked at (and every gateway).
+pub(super) async fn start<B: LabBackend>(
     b: &B,
-    info: &LabInfo,
-) -> Result<Vec<String>> {
-    let open = health::phases_left_open(b, info).await;
+    lab: &str,
+    hosts: Option<&[&str]>,
+) -> Result<Start> {
+    let info = b.find_lab(lab).await?;
+    let checked = match hosts {
+        None => health::check(b, &info).await,
+        Some(h) => health::check_gateways_and(b, &info, h).await,
+    };
+    let open: Vec<(String, String)> = checked
+        .open_phases()
+        .into_iter()
+        .map(|(g, p)| (g.to_string(), p.to_string()))
+        .collect();
     if open.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Start {
+            info,
+            notes: Vec::new(),
+            checked: Some(checked),
+        });
     }
     let gateways: Vec<&str> = open.iter().map(|(g, _)| g.as_str()).collect();
-    close_on(b, info, &gateways, None).await?;
+    close_on(b, &info, &gateways, None).await?;
     let notes = open
         .iter()
         .map(|(g, p)| {
@@ -97,7 +121,11 @@ pub(super) async fn close_leftover_phases<B: LabBackend>(
     for n in &notes {
         tracing::warn!("{n}");
     }
-    Ok(notes)
+    Ok(Start {
+        info,
+        notes,
+        checked: None,
+    })
 }
 
 /// Opens `phase` on every gateway it loads rules into, each sealed as open
@@ -148,9 +176,12 @@ pub async fn verify_lab<B: LabBackend>(
     phase: Option<&str>,
     opts: VerifyOptions,
 ) -> Result<Vec<Report>> {
-    let info = b.find_lab(lab_name).await?;
-    let notes = close_leftover_phases(b, &info).await?;
-    let mut reports = verify_phase(b, &info, phase, None, opts).await?;
+    let Start {
+        info,
+        notes,
+        checked,
+    } = start(b, lab_name, None).await?;
+    let mut reports = verify_phase(b, &info, phase, None, opts, checked).await?;
     reports[0].notes = notes;
     Ok(reports)
 }
@@ -165,6 +196,7 @@ pub(super) async fn verify_phase<B: LabBackend>(
     phase: Option<&str>,
     isolated: Option<&str>,
     opts: VerifyOptions,
+    checked: Option<LabHealth>,
 ) -> Result<Vec<Report>> {
     let (sc, lab_name) = (&info.scenario, info.name.as_str());
     let scoped = |p: crate::plan::Plan| match isolated {
@@ -174,7 +206,9 @@ pub(super) async fn verify_phase<B: LabBackend>(
     let label = |l: &str| isolate::label(l, isolated);
     let Some(phase) = phase else {
         let p = scoped(plan(sc, None)?);
-        let report = verify_plan(b, lab_name, sc, &p, &label("base"), opts).await?;
+        // Nothing changed since the first look: the round starts from it.
+        let first = checked.map(|h| (info.clone(), h));
+        let report = verify_from(b, lab_name, sc, &p, &label("base"), opts, first).await?;
         return Ok(vec![report]);
     };
     let p = scoped(plan(sc, Some(phase))?);
