@@ -156,8 +156,16 @@ fn is_trace_chain(e: &TraceEvent) -> bool {
 }
 
 impl Evidence {
+    /// A board whose source ports start at a random place in the range:
+    /// two runs in a row must not send the same five-tuples in the same
+    /// order, or a gateway's conntrack entry of the first (a UDP flow is
+    /// remembered for minutes) would decide the second as `established`.
     pub fn new() -> Evidence {
-        Evidence::default()
+        let e = Evidence::default();
+        let span = (PROBE_PORTS.end() - PROBE_PORTS.start()) as u32 + 1;
+        let start = getrandom::u32().unwrap_or(0) % span;
+        e.inner.next_port.store(start, Ordering::Relaxed);
+        e
     }
 
     /// Tells the board about a node whose events will come.

@@ -157,7 +157,7 @@ async fn events_of_unknown_nodes_and_lost_events_are_harmless() {
 fn source_ports_cycle_through_the_probe_range() {
     let b = Evidence::new();
     let first = b.source_port();
-    assert_eq!(first, *PROBE_PORTS.start());
+    assert!(PROBE_PORTS.contains(&first));
     let span = (PROBE_PORTS.end() - PROBE_PORTS.start()) as usize + 1;
     for _ in 1..span {
         assert!(PROBE_PORTS.contains(&b.source_port()));

@@ -161,7 +161,13 @@ impl CellReport {
         match &r.explain {
             Some(e) => {
                 out.push_str("why:      ");
-                out.push_str(&e.to_text("").replacen('\n', "\npath:\n", 1));
+                let text = e.to_text("");
+                if e.path.is_empty() {
+                    // Nothing traced on the way: the sentence says so.
+                    out.push_str(&text);
+                } else {
+                    out.push_str(&text.replacen('\n', "\npath:\n", 1));
+                }
             }
             None => out.push_str("why:      no trace of this probe (tracing off, or not probed)\n"),
         }
