@@ -218,6 +218,53 @@ fn a_destination_killed_mid_run_is_host_down_not_blocked() {
 }
 
 #[test]
+fn a_leak_whose_destination_stays_silent_is_never_a_pass() {
+    if !live(LAB) {
+        return;
+    }
+    // Both gateways let everything through; ams is frozen, so nothing
+    // answers what reaches it (its kernel still completes TCP handshakes).
+    let allow = fixture("rulesets/allow-all.nft");
+    let guard = up(
+        "scenario-3",
+        "silent",
+        &[
+            "--ruleset",
+            &format!("gw-mgmt={allow}"),
+            "--ruleset",
+            &format!("gw-sensitive={allow}"),
+        ],
+    );
+    let lab = guard.0.clone();
+    docker(&["pause", &container(&lab, "ams")]);
+    let o = seglab()
+        .args(["verify", &lab, "--format", "json"])
+        .output()
+        .unwrap();
+    docker(&["unpause", &container(&lab, "ams")]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let report = &reports(&o)[0];
+    let mut udp = 0;
+    for r in report["results"].as_array().unwrap() {
+        if r["dst"] != "ams" || r["src"] == "admin" || r["expected"] != "blocked" {
+            continue;
+        }
+        // Silence is no block once the traced gateways let it through.
+        assert_ne!(r["verdict"], "pass", "{r}");
+        if r["proto"] == "udp" {
+            udp += 1;
+            assert_eq!(r["observed"], "error", "{r}");
+            let detail = r["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("gw-sensitive, gw-mgmt let it through, but no answer came within"),
+                "{r}"
+            );
+        }
+    }
+    assert!(udp > 0);
+}
+
+#[test]
 fn reports_come_as_junit_for_ci() {
     if !live(LAB) {
         return;

@@ -229,6 +229,21 @@ pub fn explain(
     Explanation { why, path }
 }
 
+/// When every traced node on the path let a probe through (a walk of its
+/// packet in each, none stopped there), the nodes that did: a probe that
+/// then got no answer was not blocked by the network, and its silence
+/// must not pass for a block. `None` when a node stopped it, did not see
+/// it, or nothing on the path is traced.
+pub fn let_through(sc: &Scenario, src: &str, dst: &str, walks: &[NodeWalk]) -> Option<Vec<String>> {
+    let path = traced_path(sc, src, dst);
+    if path.is_empty() || walks.iter().any(|w| w.walk.stopped_by().is_some()) {
+        return None;
+    }
+    path.iter()
+        .all(|n| walks.iter().any(|w| &w.node == n && !w.answer))
+        .then_some(path)
+}
+
 fn stop_of(steps: &[Step]) -> Option<&Step> {
     steps
         .iter()

@@ -334,3 +334,36 @@ fn an_answer_traced_back_is_not_told_as_no_answer() {
         "passed gw-sensitive with no drop seen; no answer came back from agent-1"
     );
 }
+
+#[test]
+fn a_probe_every_traced_node_let_through_is_told_apart() {
+    let sc = sc();
+    let accepted = |node: &str| {
+        walk(
+            node,
+            "eth0",
+            "eth1",
+            vec![decision("inet filter forward", Some(2), "accept")],
+        )
+    };
+    let both = [accepted("gw-sensitive"), accepted("gw-mgmt")];
+    assert_eq!(
+        let_through(&sc, "agent-1", "ams", &both),
+        Some(vec!["gw-sensitive".to_string(), "gw-mgmt".to_string()])
+    );
+    // Not seen by the second gateway, or dropped by one: not let through.
+    assert_eq!(let_through(&sc, "agent-1", "ams", &both[..1]), None);
+    let dropped = [
+        accepted("gw-sensitive"),
+        walk(
+            "gw-mgmt",
+            "eth1",
+            "eth0",
+            vec![decision("inet filter forward", None, "drop")],
+        ),
+    ];
+    assert_eq!(let_through(&sc, "agent-1", "ams", &dropped), None);
+    assert_eq!(let_through(&sc, "agent-1", "ams", &[]), None);
+    // Two hosts of one segment without a firewall: nothing is traced.
+    assert_eq!(let_through(&sc, "agent-1", "agent-2", &[]), None);
+}

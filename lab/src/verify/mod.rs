@@ -19,7 +19,7 @@ use crate::probe::{Observation, Observed, ProbeTarget, Window};
 use crate::runtime::{LabBackend, LabInfo, NodeRef, ProbeOptions, TraceHandle};
 use crate::scenario::{BlockStyle, Scenario};
 use crate::trace::evidence::{NodeWalk, TraceSink};
-use crate::trace::explain::{Explanation, Subject};
+use crate::trace::explain::{let_through, Explanation, Subject};
 use crate::trace::Evidence;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -421,6 +421,20 @@ async fn probe_cells<B: LabBackend>(
     if let Some(evidence) = &evidence {
         for (&i, s) in seen.iter_mut() {
             s.walks = evidence.walks(i);
+            // Silence after the network let the probe through is no
+            // block: a leak whose answer is merely late (a loaded
+            // machine) must never pass as blocked.
+            let c = &plan.cells[i];
+            if s.observed == Observed::Blocked {
+                if let Some(nodes) = let_through(sc, &c.src, &c.dst, &s.walks) {
+                    s.observed = Observed::Error;
+                    s.detail = Some(format!(
+                        "{} let it through, but no answer came within {:?}",
+                        nodes.join(", "),
+                        opts.timeout
+                    ));
+                }
+            }
         }
     }
     // A node that broke during the run makes its cells' answers (and above
