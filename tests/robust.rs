@@ -142,10 +142,22 @@ fn a_moved_lab_says_so_and_down_racing_verify_is_exit_3() {
     if !live(LAB) {
         return;
     }
-    let _first = up("scenario-2", "first", &[]);
+    // A copy of scenario 2 on subnets of its own: the first lab surely
+    // gets them (another test's lab may hold the built-in ones), so the
+    // second must move.
+    let dir = tempfile::tempdir().unwrap();
+    for f in std::fs::read_dir(repo_root().join("scenarios/scenario-2")).unwrap() {
+        let f = f.unwrap().path();
+        let text = std::fs::read_to_string(&f)
+            .unwrap()
+            .replace("subnet: 198.18.2", "subnet: 198.18.24");
+        std::fs::write(dir.path().join(f.file_name().unwrap()), text).unwrap();
+    }
+    let scenario = dir.path().to_str().unwrap().to_string();
+    let _first = up(&scenario, "first", &[]);
     let lab = unique("second");
     let _guard = LabGuard(lab.clone());
-    let o = run(&["up", "scenario-2", "--name", &lab]);
+    let o = run(&["up", &scenario, "--name", &lab]);
     assert!(o.status.success(), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&format!("lab {lab}: subnets ")), "{err}");
