@@ -156,16 +156,8 @@ fn is_trace_chain(e: &TraceEvent) -> bool {
 }
 
 impl Evidence {
-    /// A board whose source ports start at a random place in the range:
-    /// two runs in a row must not send the same five-tuples in the same
-    /// order, or a gateway's conntrack entry of the first (a UDP flow is
-    /// remembered for minutes) would decide the second as `established`.
     pub fn new() -> Evidence {
-        let e = Evidence::default();
-        let span = (PROBE_PORTS.end() - PROBE_PORTS.start()) as u32 + 1;
-        let start = getrandom::u32().unwrap_or(0) % span;
-        e.inner.next_port.store(start, Ordering::Relaxed);
-        e
+        Evidence::default()
     }
 
     /// Tells the board about a node whose events will come.
@@ -180,11 +172,19 @@ impl Evidence {
         );
     }
 
-    /// The next source port for a probe, cycling through [`PROBE_PORTS`],
-    /// so that a five-tuple is not reused within a round.
+    /// A source port for a probe: a random one of [`PROBE_PORTS`] (the
+    /// caller binds it, and takes another when it is in use). Never a
+    /// sequence: a destination's catch-all redirects every port to one, so
+    /// two UDP probes from one source port to two ports of one host share
+    /// the redirected answer's five-tuple, and the second is dropped while
+    /// the first one's conntrack entry lives (two minutes once answered).
+    /// Runs and retry rounds that reuse a block of ports in another order
+    /// would hit that for whole rows of cells; random ports make it rare
+    /// and independent, so a retry clears it.
     pub fn source_port(&self) -> u16 {
         let (lo, hi) = (*PROBE_PORTS.start() as u32, *PROBE_PORTS.end() as u32);
-        let n = self.inner.next_port.fetch_add(1, Ordering::Relaxed);
+        let n = getrandom::u32()
+            .unwrap_or_else(|_| self.inner.next_port.fetch_add(7919, Ordering::Relaxed));
         (lo + n % (hi - lo + 1)) as u16
     }
 
