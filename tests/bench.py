@@ -18,7 +18,8 @@ numbers for information, and the exit status is 0 unless something failed):
    - plain docker CLI, in parallel: `docker network create` for every
      network at once, then for every container at once `docker create`,
      `docker network connect`, `docker start`; then the same serial routes
-     and rules. `down` is one `docker rm -f` and one `docker network rm`.
+     and rules. `down` is a `docker rm -f` per round of containers that share no
+network (moby/moby#42119) and one `docker network rm`.
    The routes and rules are those of a real seglab lab of the same scenario
    (read with `seglab exec LAB NODE -- ip route` and `... nft list ruleset`,
    Docker's own DNS tables left out), with seglab's subnets replaced by the
@@ -168,6 +169,31 @@ def translator(mapping):
 
 # --------------------------------------------------------------------------
 # What a seglab lab looks like, read back from the engine and the namespaces
+
+
+def disjoint_rounds(containers):
+    """`containers` as (name, networks) pairs, in rounds in which no two
+    share a network, the most connected first: the engine's per-network
+    endpoint count can go wrong under concurrent endpoint changes on one
+    network, and the network then cannot be removed until dockerd restarts
+    (moby/moby#42119). seglab's own teardown removes containers the same way."""
+    rounds = []
+    for name, nets in sorted(containers, key=lambda c: -len(c[1])):
+        for r in rounds:
+            if not any(nets & other for _, other in r):
+                r.append((name, nets))
+                break
+        else:
+            rounds.append([(name, nets)])
+    return [[name for name, _ in r] for r in rounds]
+
+
+def remove_containers(ids, check=False):
+    """`docker rm -f` of `ids` in network-disjoint rounds (see disjoint_rounds)."""
+    found = docker_json(["inspect"] + list(ids)) if ids else []
+    pairs = [(c["Id"], set((c["NetworkSettings"]["Networks"] or {}).keys())) for c in found]
+    for r in disjoint_rounds(pairs):
+        run(["docker", "rm", "-f"] + r, check=check)
 
 
 def lab_containers(label_value):
@@ -400,6 +426,7 @@ class CliBaseline(Baseline):
             seg = n["Labels"]["com.docker.compose.network"]
             self.net_specs.append((seg, self.network_spec(n, seg)))
         self.ctr_specs = []
+        self.ctr_networks = {}
         compose_net_seg = {n["Name"]: n["Labels"]["com.docker.compose.network"] for n in cb.networks}
         for c in cb.containers:
             node = c["Config"]["Labels"]["com.docker.compose.service"]
@@ -451,6 +478,7 @@ class CliBaseline(Baseline):
         attach = sorted((net_seg[net], ep["IPAMConfig"]["IPv4Address"])
                         for net, ep in c["NetworkSettings"]["Networks"].items())
         first, rest = attach[0], attach[1:]
+        self.ctr_networks[self.container(node)] = {f"{self.prefix}-{seg}" for seg, _ in attach}
         args += ["--network", f"{self.prefix}-{first[0]}", "--ip", first[1], self.image]
         connects = [["docker", "network", "connect", "--ip", ip, f"{self.prefix}-{seg}",
                      self.container(node)] for seg, ip in rest]
@@ -473,7 +501,9 @@ class CliBaseline(Baseline):
 
     def down(self):
         t0 = time.perf_counter()
-        run(["docker", "rm", "-f"] + [self.container(n) for n in self.lab["nodes"]])
+        # One `docker rm -f` per round of containers that share no network.
+        for r in disjoint_rounds(list(self.ctr_networks.items())):
+            run(["docker", "rm", "-f"] + r)
         run(["docker", "network", "rm"] + [f"{self.prefix}-{seg}" for seg, _ in self.net_specs])
         return time.perf_counter() - t0
 
@@ -481,8 +511,7 @@ class CliBaseline(Baseline):
         if not self.made:
             return
         ids = run(["docker", "ps", "-aq", "--filter", f"label={LABEL_LAB}={CLI_LAB}"], check=False)[1].stdout.split()
-        if ids:
-            run(["docker", "rm", "-f"] + ids, check=False)
+        remove_containers(ids)
         nets = run(["docker", "network", "ls", "-q", "--filter", f"label={LABEL_LAB}={CLI_LAB}"], check=False)[1].stdout.split()
         if nets:
             run(["docker", "network", "rm"] + nets, check=False)
@@ -516,6 +545,7 @@ class SeglabCliBaseline(CliBaseline):
             net_seg[n["Name"]] = seg
             self.net_specs.append((seg, self.network_spec(n, seg)))
         self.ctr_specs = []
+        self.ctr_networks = {}
         for c in lab_containers(label):
             labels = c["Config"]["Labels"]
             node = labels.get("io.seglab.gateway") or labels.get("io.seglab.host")
@@ -667,8 +697,7 @@ class Bench:
             if lab not in (COMPOSE_LAB, CLI_LAB):
                 self.sl("down", lab, check=False)
         containers, networks = self.leftovers()
-        if containers:
-            run(["docker", "rm", "-f"] + [i for i, _ in containers], check=False)
+        remove_containers([i for i, _ in containers])
         for i, _ in networks:
             run(["docker", "network", "rm", i], check=False)
         containers, networks = self.leftovers()
@@ -1055,7 +1084,7 @@ class Bench:
                 "`nsenter -t PID -n nft -f FILE` per node; down: `docker-compose down`",
                 "  docker CLI ∥: all `docker network create` at once, then per container at once "
                 "`docker create` + `docker network connect` + `docker start`; the same routes and "
-                "rules; down: one `docker rm -f`, one `docker network rm`",
+                "rules; down: a `docker rm -f` per round of containers sharing no network (moby#42119), one `docker network rm`",
                 "  routes and nft rules: those of a real seglab lab of the scenario (`seglab exec LAB NODE -- "
                 "ip route` / `nft list ruleset`, Docker's DNS tables left out): the scenario's gateway .nft "
                 "files with seglab's defines expanded, plus seglab's host catch-all table; subnets moved "
