@@ -5,9 +5,10 @@
 //! the built-in scenarios in [`scenario::builtin`]), [`catalog`],
 //! [`plan`] (the expected matrix), [`render`] and [`nft`] (rule set text),
 //! [`verify::judge`] and [`report`], and [`health`]'s comparisons;
-//! [`trace`] reads `nft monitor trace` output into each packet's walk
-//! through a node (the groundwork of explaining a cell), and [`rulesource`]
-//! maps a listed rule's handle back to the user's file and line.
+//! [`trace`] turns the kernel's trace events into each probe's walks
+//! through the traced nodes, its drop evidence and its explanation, and
+//! [`rulesource`] maps a listed rule's handle back to the user's file and
+//! line.
 //!
 //! Orchestration, generic over the backend: [`lab`] (up: claim, segments,
 //! nodes, routes and rule sets), [`verify`] (probe, re-check the path,

@@ -235,6 +235,29 @@ impl Conclusion {
     }
 }
 
+/// A nonblocking IPv4 socket for a probe; failing, the probe's conclusion.
+fn probe_socket(proto: Proto) -> Result<std::os::fd::OwnedFd, Conclusion> {
+    let kind = match proto {
+        Proto::Tcp => sock::SockType::Stream,
+        Proto::Udp => sock::SockType::Datagram,
+    };
+    sock::socket(
+        sock::AddressFamily::Inet,
+        kind,
+        sock::SockFlag::SOCK_NONBLOCK | sock::SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .map_err(|e| {
+        Conclusion::with(
+            Observed::Error,
+            format!(
+                "cannot create a {} socket: {e}",
+                proto.as_str().to_uppercase()
+            ),
+        )
+    })
+}
+
 /// With trace evidence: binds the probe's socket to its source address and
 /// a probe source port, and registers its five-tuple before its first
 /// packet leaves. Without: nothing (the kernel picks the port).
@@ -308,16 +331,9 @@ async fn probe_tcp(
     // The socket is made and connected by hand, not by tokio's `TcpSocket`,
     // whose failing `connect` consumes it: the error queue is read from this
     // very socket, so one descriptor per probe is enough.
-    let fd = match sock::socket(
-        sock::AddressFamily::Inet,
-        sock::SockType::Stream,
-        sock::SockFlag::SOCK_NONBLOCK | sock::SockFlag::SOCK_CLOEXEC,
-        None,
-    ) {
+    let fd = match probe_socket(Proto::Tcp) {
         Ok(fd) => fd,
-        Err(e) => {
-            return Conclusion::with(Observed::Error, format!("cannot create a TCP socket: {e}"))
-        }
+        Err(c) => return c,
     };
     let reset_on_close = libc::linger {
         l_onoff: 1,
@@ -411,16 +427,9 @@ async fn probe_udp(
     evidence: Option<&Evidence>,
 ) -> Conclusion {
     let dst = SocketAddrV4::new(target.dst, target.port);
-    let fd = match sock::socket(
-        sock::AddressFamily::Inet,
-        sock::SockType::Datagram,
-        sock::SockFlag::SOCK_NONBLOCK | sock::SockFlag::SOCK_CLOEXEC,
-        None,
-    ) {
+    let fd = match probe_socket(Proto::Udp) {
         Ok(fd) => fd,
-        Err(e) => {
-            return Conclusion::with(Observed::Error, format!("cannot create a UDP socket: {e}"))
-        }
+        Err(c) => return c,
     };
     let mut dropped = match traced(fd.as_fd(), target, evidence) {
         Ok(wait) => wait,

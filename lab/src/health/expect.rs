@@ -46,20 +46,14 @@ impl Expectation {
     }
 }
 
-/// What was found inside a running node.
+/// What was found inside a running node: its network state and its rule
+/// set, each said once (what the trace evidence needs is derived, see
+/// [`Found::trace_facts`]).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Found {
-    /// (interface, address, interface up).
-    pub addresses: Vec<(String, Ipv4Addr, bool)>,
-    pub routes: Vec<(Ipv4Net, Option<Ipv4Addr>)>,
-    /// The digest of the rule set loaded now.
-    pub digest: String,
-    pub seal: Option<Seal>,
-    /// What the trace evidence needs: interface names by index and the
-    /// reject rules.
-    pub trace: crate::trace::evidence::NodeFacts,
-    /// The rule set's generation when it was looked at (before the listing).
-    pub generation: Option<u32>,
+    /// Interfaces, routes, and the rule set's generation when it was looked
+    /// at (before the listing).
+    pub net: NodeNet,
     /// The rule set as listed.
     pub ruleset: RulesetFound,
 }
@@ -132,26 +126,26 @@ impl fmt::Display for Problem {
 /// its rule set against what seglab set up.
 pub fn compare(expect: &Expectation, found: &Found) -> Vec<Problem> {
     let mut problems = Vec::new();
-    match &found.seal {
+    match &found.ruleset.seal {
         None => problems.push(Problem::LostRuleset),
-        Some(s) if s.digest != found.digest => problems.push(Problem::RulesetChanged),
+        Some(s) if s.digest != found.ruleset.digest => problems.push(Problem::RulesetChanged),
         Some(_) => {}
     }
     for (segment, address) in &expect.addresses {
-        match found.addresses.iter().find(|(_, a, _)| a == address) {
+        match found.addresses().find(|(_, a, _)| a == address) {
             None => problems.push(Problem::Detached {
                 segment: segment.clone(),
                 address: *address,
             }),
             Some((interface, _, false)) => problems.push(Problem::InterfaceDown {
                 segment: segment.clone(),
-                interface: interface.clone(),
+                interface: interface.to_string(),
             }),
             Some(_) => {}
         }
     }
     for (dest, via) in &expect.routes {
-        if !found.routes.contains(&(*dest, Some(*via))) {
+        if !found.net.routes.contains(&(*dest, Some(*via))) {
             problems.push(Problem::LostRoute {
                 dest: *dest,
                 via: *via,
@@ -267,47 +261,44 @@ pub fn ruleset_found(nft_listing: &str, platform_prefix: &str) -> Result<Ruleset
 }
 
 impl Found {
-    /// What was found: the node's network state and its rule set.
-    pub fn new(net: &NodeNet, ruleset: RulesetFound) -> Found {
-        Found {
+    /// (interface, address, interface up) of every IPv4 address.
+    pub fn addresses(&self) -> impl Iterator<Item = (&str, Ipv4Addr, bool)> {
+        self.net
+            .interfaces
+            .iter()
+            .flat_map(|i| i.ipv4.iter().map(move |a| (i.name.as_str(), *a, i.up)))
+    }
+
+    /// What the trace evidence and the explanations need of the node.
+    pub fn trace_facts(&self) -> crate::trace::evidence::NodeFacts {
+        let net = &self.net;
+        crate::trace::evidence::NodeFacts {
+            interfaces: net
+                .interfaces
+                .iter()
+                .map(|i| (i.index, i.name.clone()))
+                .collect(),
+            rejects: self.ruleset.rejects.clone(),
             addresses: net
                 .interfaces
                 .iter()
-                .flat_map(|i| i.ipv4.iter().map(move |a| (i.name.clone(), *a, i.up)))
+                .filter_map(|i| Some((i.name.clone(), *i.ipv4.first()?)))
                 .collect(),
-            routes: net.routes.clone(),
-            digest: ruleset.digest.clone(),
-            seal: ruleset.seal.clone(),
-            trace: crate::trace::evidence::NodeFacts {
-                interfaces: net
-                    .interfaces
-                    .iter()
-                    .map(|i| (i.index, i.name.clone()))
-                    .collect(),
-                rejects: ruleset.rejects.clone(),
-                addresses: net
-                    .interfaces
-                    .iter()
-                    .filter_map(|i| Some((i.name.clone(), *i.ipv4.first()?)))
-                    .collect(),
-                platform_tables: ruleset.platform_tables.clone(),
-            },
-            generation: net.ruleset_generation,
-            ruleset,
+            platform_tables: self.ruleset.platform_tables.clone(),
         }
     }
 }
 
-/// [`Found::new`] from `ip` and `nft` output.
+/// [`Found`] from `ip` and `nft` output.
 pub fn parse_found(
     ip_batch: &str,
     nft_listing: &str,
     platform_prefix: &str,
 ) -> Result<Found, ParseError> {
-    Ok(Found::new(
-        &net_from_ip_json(ip_batch)?,
-        ruleset_found(nft_listing, platform_prefix)?,
-    ))
+    Ok(Found {
+        net: net_from_ip_json(ip_batch)?,
+        ruleset: ruleset_found(nft_listing, platform_prefix)?,
+    })
 }
 
 #[cfg(test)]
@@ -347,7 +338,7 @@ mod tests {
     #[test]
     fn a_sound_gateway_has_no_problems() {
         let found = parse_found(IP, &sealed(NFT), "DOCKER_").unwrap();
-        assert_eq!(found.addresses.len(), 3);
+        assert_eq!(found.addresses().count(), 3);
         assert_eq!(compare(&expect(), &found), vec![]);
     }
 
@@ -390,7 +381,7 @@ mod tests {
         let ip = "[]\n[{\"dst\":\"default\",\"gateway\":\"198.18.31.1\",\"dev\":\"eth0\"}]\n";
         let found = parse_found(ip, &sealed(NFT), "DOCKER_").unwrap();
         assert_eq!(
-            found.routes,
+            found.net.routes,
             vec![(Ipv4Net::default(), Some("198.18.31.1".parse().unwrap()))]
         );
         assert!(Expectation::of(&sc, "gw-sensitive").is_some());

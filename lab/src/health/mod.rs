@@ -37,9 +37,6 @@ pub struct NodeHealth {
     /// looks like now.
     #[serde(skip)]
     pub reached: Option<NodeRef>,
-    /// What the trace evidence needs of the node, as last looked at.
-    #[serde(skip)]
-    pub trace: Option<crate::trace::evidence::NodeFacts>,
     /// What was found inside, for the next check to build on.
     #[serde(skip)]
     pub found: Option<Found>,
@@ -78,11 +75,7 @@ impl LabHealth {
     /// What is wrong on the path of a probe from host `src` to host `dst`:
     /// either end or any gateway it crosses. `None` when the path is sound.
     pub fn path_problem(&self, sc: &Scenario, src: &str, dst: &str) -> Option<String> {
-        let segment = |h: &str| sc.host(h).map(|h| h.segment.as_str());
-        let gateways = match (segment(src), segment(dst)) {
-            (Some(a), Some(b)) => topology::path(sc, a, b).unwrap_or_default(),
-            _ => Vec::new(),
-        };
+        let gateways = topology::host_path(sc, src, dst);
         let broken: Vec<String> = std::iter::once(src.to_string())
             .chain(gateways)
             .chain(std::iter::once(dst.to_string()))
@@ -201,7 +194,6 @@ async fn check_node<B: LabBackend>(
         problems: Vec::new(),
         open_phase: None,
         reached: None,
-        trace: None,
         found: None,
     };
     let reached = match node {
@@ -231,8 +223,7 @@ async fn check_node<B: LabBackend>(
     match look_inside(b, reached, earlier).await {
         Ok(found) => {
             health.problems = expect::compare(&expectation, &found);
-            health.open_phase = found.seal.as_ref().and_then(|s| s.phase.clone());
-            health.trace = Some(found.trace.clone());
+            health.open_phase = found.ruleset.seal.as_ref().and_then(|s| s.phase.clone());
             health.found = Some(found);
         }
         // It stopped between the listing and the look inside.
@@ -256,14 +247,15 @@ async fn look_inside<B: LabBackend>(
     earlier: Option<&Found>,
 ) -> Result<Found, NetnsError> {
     let net = b.inspect(node).await?;
-    let unchanged =
-        earlier.filter(|f| f.generation.is_some() && f.generation == net.ruleset_generation);
+    let unchanged = earlier.filter(|f| {
+        f.net.ruleset_generation.is_some() && f.net.ruleset_generation == net.ruleset_generation
+    });
     let ruleset = match unchanged {
         Some(f) => f.ruleset.clone(),
         None => expect::ruleset_found(&listing(b, node).await?, b.platform_chain_prefix())
             .map_err(|e| unreadable(node, "cannot read the node's rule set", e.to_string()))?,
     };
-    Ok(Found::new(&net, ruleset))
+    Ok(Found { net, ruleset })
 }
 
 fn unreadable(node: &NodeRef, context: &str, why: String) -> NetnsError {
@@ -312,7 +304,6 @@ mod tests {
                 name: name.into(),
                 place: crate::runtime::NodePlace::Local { pid },
             }),
-            trace: None,
             found: None,
         }
     }

@@ -70,6 +70,16 @@ pub fn path(sc: &Scenario, from: &str, to: &str) -> Option<Vec<String>> {
     gateway_path(sc, router, to)
 }
 
+/// The gateways a packet from host `src` to host `dst` crosses, in order:
+/// none within one segment, or when either host or the way is unknown.
+pub fn host_path(sc: &Scenario, src: &str, dst: &str) -> Vec<String> {
+    let segment = |h: &str| sc.host(h).map(|h| h.segment.as_str());
+    match (segment(src), segment(dst)) {
+        (Some(a), Some(b)) => path(sc, a, b).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// The default route of a host: its segment's router on that segment.
 pub fn host_gateway(sc: &Scenario, host: &str) -> Option<Ipv4Addr> {
     let h = sc.host(host)?;

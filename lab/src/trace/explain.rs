@@ -142,11 +142,7 @@ pub struct Subject<'a> {
 /// The traced nodes a probe from `src` to `dst` crosses, in order: the
 /// gateways of its path, then the destination if it has a host firewall.
 pub fn traced_path(sc: &Scenario, src: &str, dst: &str) -> Vec<String> {
-    let seg = |h: &str| sc.host(h).map(|h| h.segment.clone());
-    let mut nodes = match (seg(src), seg(dst)) {
-        (Some(a), Some(b)) => topology::path(sc, &a, &b).unwrap_or_default(),
-        _ => Vec::new(),
-    };
+    let mut nodes = topology::host_path(sc, src, dst);
     if sc.host(dst).is_some_and(|h| h.firewall.is_some()) {
         nodes.push(dst.to_string());
     }

@@ -11,7 +11,8 @@
 //!   five-tuple. A drop seen for a probe's packet decides it at once (no
 //!   waiting for the timeout), and each probe's walks through the nodes are
 //!   kept for its explanation.
-//! * [`text`]: `nft monitor trace` text into the same [`Walk`]s.
+//! * `text` (tests only): `nft monitor trace` text into the same [`Walk`]s,
+//!   to hold the listener's walks against what nft itself prints.
 //!
 //! The listener itself is an operation of the backend
 //! ([`crate::runtime::LabBackend::trace`]): on this machine a netlink socket
@@ -21,6 +22,8 @@ pub mod evidence;
 pub mod explain;
 pub mod netlink;
 pub mod table;
+// The tests hold the listener's walks against nft's own text.
+#[cfg(test)]
 pub mod text;
 
 use crate::node_contract::Proto;

@@ -111,7 +111,7 @@ pub(super) async fn explain_cells<B: LabBackend>(
     let facts: BTreeMap<String, NodeFacts> = health
         .nodes
         .iter()
-        .filter_map(|(n, h)| Some((n.clone(), h.trace.clone()?)))
+        .filter_map(|(n, h)| Some((n.clone(), h.found.as_ref()?.trace_facts())))
         .collect();
     cells
         .iter()
@@ -225,7 +225,7 @@ pub async fn explain_cell<B: LabBackend>(
     };
     // Only the cell's two ends and the gateways are looked at.
     let ends = [src.name.as_str(), dst.name.as_str()];
-    let start = phases::start(b, lab, Some(&ends)).await?;
+    let start = phases::start(b, info.clone(), Some(&ends)).await?;
     let label = phase.unwrap_or("base");
     let report = match phase {
         None => {

@@ -23,15 +23,11 @@ use crate::scenario::{topology, Scenario};
 
 /// Whether a packet from host `src` to host `dst`, or its answer, crosses
 /// gateway `gw`: the path each way is the topology's (see
-/// [`topology::path`]), so an asymmetric route counts too.
+/// [`topology::host_path`]), so an asymmetric route counts too.
 pub fn crosses_gateway(sc: &Scenario, src: &str, dst: &str, gw: &str) -> bool {
-    let segment = |h: &str| sc.host(h).map(|h| h.segment.as_str());
-    let (Some(a), Some(b)) = (segment(src), segment(dst)) else {
-        return false;
-    };
-    [(a, b), (b, a)]
+    [(src, dst), (dst, src)]
         .iter()
-        .any(|(from, to)| topology::path(sc, from, to).is_some_and(|p| p.iter().any(|g| g == gw)))
+        .any(|(from, to)| topology::host_path(sc, from, to).iter().any(|g| g == gw))
 }
 
 /// `plan` narrowed to the cells whose path crosses `gw`.
@@ -80,7 +76,7 @@ pub async fn verify_isolated<B: LabBackend>(
     if let Some(p) = phase {
         plan(sc, Some(p))?;
     }
-    let Start { notes, .. } = start(b, lab_name, None).await?;
+    let Start { info, notes, .. } = start(b, info, None).await?;
     let others = open_isolation(b, &info, gateway).await?;
     // The others change below: the first round looks again.
     let verified = verify_phase(b, &info, phase, Some(gateway), opts, None).await;

@@ -87,10 +87,9 @@ pub(super) struct Start {
 /// With `hosts`, only those hosts are looked at (and every gateway).
 pub(super) async fn start<B: LabBackend>(
     b: &B,
-    lab: &str,
+    info: LabInfo,
     hosts: Option<&[&str]>,
 ) -> Result<Start> {
-    let info = b.find_lab(lab).await?;
     let checked = match hosts {
         None => health::check(b, &info).await,
         Some(h) => health::check_gateways_and(b, &info, h).await,
@@ -180,7 +179,7 @@ pub async fn verify_lab<B: LabBackend>(
         info,
         notes,
         checked,
-    } = start(b, lab_name, None).await?;
+    } = start(b, b.find_lab(lab_name).await?, None).await?;
     let mut reports = verify_phase(b, &info, phase, None, opts, checked).await?;
     reports[0].notes = notes;
     Ok(reports)

@@ -71,7 +71,9 @@ async fn start_tracing<B: LabBackend>(
     for name in traced {
         let (Some(node), Some(facts)) = (
             info.node(name).and_then(|n| n.node.as_ref()),
-            health.node(name).and_then(|h| h.trace.clone()),
+            health
+                .node(name)
+                .and_then(|h| Some(h.found.as_ref()?.trace_facts())),
         ) else {
             continue;
         };
