@@ -119,7 +119,7 @@ fn up_and_check(scenario: &str) {
             &h.name,
             &["nft", "list", "table", "inet", "seglab_host"],
         );
-        assert!(rules.contains("redirect to :1"), "{rules}");
+        assert!(rules.contains("redirect to :65472-65535"), "{rules}");
         assert_eq!(
             rules.contains("chain firewall"),
             h.firewall.is_some(),

@@ -3,7 +3,7 @@
 //! catch-all redirect, and the mapping of nft's error positions back to the
 //! user's file.
 
-use crate::node_contract::{Proto, CATCHALL_PORT};
+use crate::node_contract::{Proto, CATCHALL_PORTS};
 use crate::scenario::{Host, Scenario};
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -110,19 +110,32 @@ fn port_set(ports: &BTreeSet<u16>) -> String {
 /// (when the scenario gives it one) and the catch-all redirect that makes
 /// every port answer, so a missing listener never passes for a block.
 ///
+/// The redirect goes to the catch-all's range of ports, not one port: NAT
+/// then picks for each connection a port of the range that keeps its reply
+/// tuple unique, where one port would make probes from one source port to
+/// several ports of the host clash in conntrack ([`CATCHALL_PORTS`]).
+///
 /// The firewall hooks prerouting before destination NAT, so it sees the
 /// port the client asked for, not the catch-all's. UDP has no way to ask
 /// for the original port after a redirect, so the rule stamps it into the
 /// packet mark, which the agent reads with SO_RCVMARK (nft 1.0.6 only takes
 /// it as a raw transport-header load: `udp dport` has the wrong type).
 pub fn host_rules(host: &Host) -> String {
-    let served = |p: Proto| -> BTreeSet<u16> {
-        host.services
+    let (low, high) = (CATCHALL_PORTS.start(), CATCHALL_PORTS.end());
+    // The ports no redirect may touch: the stubs' and the whole catch-all
+    // range (a probe sent there straight is answered there). A stub inside
+    // the range is a scenario error; it is left out here all the same, as
+    // nft refuses a set whose elements overlap.
+    let served = |p: Proto| -> String {
+        let stubs: BTreeSet<u16> = host
+            .services
             .iter()
-            .filter(|s| s.key.proto == p)
+            .filter(|s| s.key.proto == p && !CATCHALL_PORTS.contains(&s.key.port))
             .map(|s| s.key.port)
-            .chain(std::iter::once(CATCHALL_PORT))
-            .collect()
+            .collect();
+        let mut elements: Vec<String> = stubs.iter().map(u16::to_string).collect();
+        elements.push(format!("{low}-{high}"));
+        format!("{{ {} }}", elements.join(", "))
     };
     let mut out = String::new();
     let _ = writeln!(out, "table inet {HOST_TABLE} {{");
@@ -151,13 +164,13 @@ pub fn host_rules(host: &Host) -> String {
     );
     let _ = writeln!(
         out,
-        "        fib daddr type local tcp dport != {} redirect to :{CATCHALL_PORT}",
-        port_set(&served(Proto::Tcp))
+        "        fib daddr type local tcp dport != {} redirect to :{low}-{high}",
+        served(Proto::Tcp)
     );
     let _ = writeln!(
         out,
-        "        fib daddr type local udp dport != {} meta mark set @th,0,32 & 0xffff redirect to :{CATCHALL_PORT}",
-        port_set(&served(Proto::Udp))
+        "        fib daddr type local udp dport != {} meta mark set @th,0,32 & 0xffff redirect to :{low}-{high}",
+        served(Proto::Udp)
     );
     out.push_str("    }\n}\n");
     out

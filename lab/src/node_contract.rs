@@ -16,10 +16,18 @@ pub const AGENT_PATH: &str = "/seglab-node";
 /// for it before it calls a host ready.
 pub const READY_LINE: &str = "seglab-node ready";
 
-/// Port on which the catch-all listeners (TCP and UDP) take every connection
-/// or datagram that no stub service serves; the host's nft rules redirect
-/// there. Chosen outside every catalog port.
-pub const CATCHALL_PORT: u16 = 1;
+/// Ports on which the catch-all listeners (TCP and UDP, one of each per
+/// port) take every connection or datagram that no stub service serves; the
+/// host's nft rules redirect there. A range, not one port, because a redirect
+/// is NAT: two probes from one source address and port to two ports of a
+/// host would, redirected to a single port, share the reply's five-tuple
+/// (port -> source), and conntrack drops the second as a clash while the
+/// first one's entry lives. Redirected to a range, NAT picks for each new
+/// connection a port of it that keeps the reply tuple unique. 64 ports leave
+/// room: a leak scan's source port meets at most 32 ports of one host, and
+/// the kernel's NAT tries at most 128 ports of a range. Chosen above every
+/// catalog port; a host service inside it is a scenario error.
+pub const CATCHALL_PORTS: std::ops::RangeInclusive<u16> = 65472..=65535;
 
 /// Transport protocol of a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 //! The node agent: what runs as PID 1 in every lab container. A host binds a
-//! stub for each of its services plus a TCP and a UDP catch-all, and answers
+//! stub for each of its services plus a TCP and a UDP catch-all on each port
+//! of [`CATCHALL_PORTS`], and answers
 //! every connection or datagram with an [`Identity`], so that a probe learns
 //! exactly which host and service it reached; a gateway binds nothing and only
 //! keeps the container alive. The `seglab-node` binary is a thin shell around
@@ -17,13 +18,14 @@ pub use pid1::Pid1;
 pub use rawcheck::{try_raw_socket, RawSocketError};
 
 use crate::node_contract::{
-    parse_probe_port, Greeting, Identity, NodeConfig, NodeKind, Proto, CATCHALL_PORT,
+    parse_probe_port, Greeting, Identity, NodeConfig, NodeKind, Proto, CATCHALL_PORTS,
     CATCHALL_SERVICE, CONFIG_ENV, READY_LINE,
 };
 use std::convert::Infallible;
 use std::ffi::OsString;
 use std::io::{self, Write};
 use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use tokio::task::JoinSet;
 
 /// Why the agent cannot start or stopped serving.
@@ -79,19 +81,40 @@ pub fn parse_config(value: Option<OsString>) -> Result<NodeConfig, AgentError> {
 
 /// Where the agent listens. The defaults are what a lab container needs;
 /// tests use loopback and ephemeral ports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentOptions {
     /// Address every listener binds to.
     pub bind: Ipv4Addr,
-    /// Port of the TCP and UDP catch-all; 0 picks an ephemeral port.
-    pub catchall_port: u16,
+    /// Ports of the TCP and UDP catch-alls.
+    pub catchall: CatchAllPorts,
 }
 
 impl Default for AgentOptions {
     fn default() -> Self {
         AgentOptions {
             bind: Ipv4Addr::UNSPECIFIED,
-            catchall_port: CATCHALL_PORT,
+            catchall: CatchAllPorts::Range(CATCHALL_PORTS),
+        }
+    }
+}
+
+/// The ports the catch-all binds, a TCP listener and a UDP socket on each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatchAllPorts {
+    /// These ports: what a lab host binds ([`CATCHALL_PORTS`], where its nft
+    /// rules redirect).
+    Range(RangeInclusive<u16>),
+    /// This many ephemeral ports per protocol, so that tests run on loopback
+    /// unprivileged and in parallel.
+    Ephemeral(u16),
+}
+
+impl CatchAllPorts {
+    /// The port to bind for each listener, 0 for an ephemeral one.
+    fn ports(&self) -> Vec<u16> {
+        match self {
+            CatchAllPorts::Range(range) => range.clone().collect(),
+            CatchAllPorts::Ephemeral(count) => vec![0; usize::from(*count)],
         }
     }
 }
@@ -122,7 +145,8 @@ enum Listener {
 
 impl Agent {
     /// Binds every listener the node needs: nothing for a gateway; for a host
-    /// each service, then the catch-alls. Must be called inside a Tokio
+    /// each service, then the TCP catch-alls, then the UDP ones, each in port
+    /// order. Must be called inside a Tokio
     /// runtime. Fails on the first bind that fails, naming proto and port.
     pub fn bind(config: &NodeConfig, options: &AgentOptions) -> Result<Agent, AgentError> {
         let mut agent = Agent {
@@ -159,33 +183,35 @@ impl Agent {
             agent.push(listener, spec.proto, addr, &spec.service);
         }
 
+        let ports = options.catchall.ports();
         let template = identity(CATCHALL_SERVICE, Proto::Tcp, 0);
-        let (listener, addr) = tcp::listen(options.bind, options.catchall_port)?;
-        let catch_all = tcp::CatchAll {
-            listener,
-            identity: template.clone(),
+        for &port in &ports {
+            let (listener, addr) = tcp::listen(options.bind, port)?;
+            let catch_all = tcp::CatchAll {
+                listener,
+                identity: template.clone(),
+            };
+            agent.push(
+                Listener::TcpCatchAll(catch_all),
+                Proto::Tcp,
+                addr,
+                CATCHALL_SERVICE,
+            );
+        }
+        let template = Identity {
+            proto: Proto::Udp,
+            ..template
         };
-        agent.push(
-            Listener::TcpCatchAll(catch_all),
-            Proto::Tcp,
-            addr,
-            CATCHALL_SERVICE,
-        );
-
-        let (socket, addr) = udp::bind(options.bind, options.catchall_port, true)?;
-        let catch_all = udp::CatchAll {
-            socket,
-            identity: Identity {
-                proto: Proto::Udp,
-                ..template
-            },
-        };
-        agent.push(
-            Listener::UdpCatchAll(catch_all),
-            Proto::Udp,
-            addr,
-            CATCHALL_SERVICE,
-        );
+        for &port in &ports {
+            let (socket, addr) = udp::bind(options.bind, port, true)?;
+            let catch_all = udp::CatchAll::new(socket, &template);
+            agent.push(
+                Listener::UdpCatchAll(catch_all),
+                Proto::Udp,
+                addr,
+                CATCHALL_SERVICE,
+            );
+        }
         Ok(agent)
     }
 
@@ -198,7 +224,8 @@ impl Agent {
         });
     }
 
-    /// Every listener bound, in bind order (services, then the catch-alls).
+    /// Every listener bound, in bind order (services, then the catch-alls:
+    /// TCP, then UDP).
     pub fn endpoints(&self) -> &[Endpoint] {
         &self.endpoints
     }

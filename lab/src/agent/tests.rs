@@ -11,10 +11,14 @@ use tokio::time::timeout;
 
 const WAIT: Duration = Duration::from_secs(5);
 
+/// Catch-all sockets per protocol in the tests: more than one, so that
+/// every test sees the range's sockets answer alike.
+const CATCHALLS: u16 = 4;
+
 fn loopback() -> AgentOptions {
     AgentOptions {
         bind: Ipv4Addr::LOCALHOST,
-        catchall_port: 0,
+        catchall: CatchAllPorts::Ephemeral(CATCHALLS),
     }
 }
 
@@ -55,6 +59,15 @@ fn start(config: &NodeConfig) -> (Vec<Endpoint>, tokio::task::JoinHandle<()>) {
         panic!("agent stopped: {e}");
     });
     (endpoints, task)
+}
+
+/// Every endpoint of `service` over `proto`, in bind order.
+fn endpoints_of(endpoints: &[Endpoint], proto: Proto, service: &str) -> Vec<SocketAddr> {
+    endpoints
+        .iter()
+        .filter(|e| e.proto == proto && e.service == service)
+        .map(|e| e.addr)
+        .collect()
 }
 
 fn endpoint(endpoints: &[Endpoint], proto: Proto, service: &str) -> SocketAddr {
@@ -174,23 +187,121 @@ async fn udp_stub_replies_with_its_identity() {
 #[tokio::test]
 async fn udp_catchall_takes_the_port_from_the_payload_without_a_mark() {
     let (endpoints, task) = start(&host(vec![]));
-    let addr = endpoint(&endpoints, Proto::Udp, CATCHALL_SERVICE);
+    let catchalls = endpoints_of(&endpoints, Proto::Udp, CATCHALL_SERVICE);
+    assert_eq!(catchalls.len(), usize::from(CATCHALLS));
+    for addr in catchalls {
+        let reply = udp_exchange(addr, probe_payload(5353).as_bytes()).await;
+        assert_eq!(
+            Identity::parse(&reply),
+            Some(identity(CATCHALL_SERVICE, Proto::Udp, 5353)),
+            "{reply:?}"
+        );
 
-    let reply = udp_exchange(addr, probe_payload(5353).as_bytes()).await;
-    assert_eq!(
-        Identity::parse(&reply),
-        Some(identity(CATCHALL_SERVICE, Proto::Udp, 5353)),
-        "{reply:?}"
-    );
-
-    // Neither mark nor probe payload: the catch-all's own port.
-    let reply = udp_exchange(addr, b"\x00\x01garbage").await;
-    assert_eq!(
-        Identity::parse(&reply),
-        Some(identity(CATCHALL_SERVICE, Proto::Udp, addr.port())),
-        "{reply:?}"
-    );
+        // Neither mark nor probe payload: the catch-all socket's own port.
+        let reply = udp_exchange(addr, b"\x00\x01garbage").await;
+        assert_eq!(
+            Identity::parse(&reply),
+            Some(identity(CATCHALL_SERVICE, Proto::Udp, addr.port())),
+            "{reply:?}"
+        );
+    }
     task.abort();
+}
+
+/// A scan's burst, scaled down: every client socket sends one probe to each
+/// catch-all socket before anything is read, and every probe is answered,
+/// from the socket it hit, naming the port its payload names.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_catchall_answers_a_burst_over_all_its_sockets() {
+    const SOCKETS: u16 = 64;
+    const CLIENTS: u16 = 64;
+    let mut options = loopback();
+    options.catchall = CatchAllPorts::Ephemeral(SOCKETS);
+    let agent = Agent::bind(&host(vec![]), &options).unwrap();
+    let catchalls = endpoints_of(agent.endpoints(), Proto::Udp, CATCHALL_SERVICE);
+    assert_eq!(catchalls.len(), usize::from(SOCKETS));
+    let task = tokio::spawn(agent.run());
+
+    let mut clients = Vec::new();
+    for c in 0..CLIENTS {
+        let client = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        for (s, addr) in catchalls.iter().enumerate() {
+            let port = 1000 + c * SOCKETS + s as u16;
+            client
+                .send_to(probe_payload(port).as_bytes(), addr)
+                .await
+                .unwrap();
+        }
+        clients.push((c, client));
+    }
+    let mut reading = tokio::task::JoinSet::new();
+    for (c, client) in clients {
+        let catchalls = catchalls.clone();
+        reading.spawn(async move {
+            let mut buf = [0u8; 2048];
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..SOCKETS {
+                let (n, from) = timeout(WAIT, client.recv_from(&mut buf))
+                    .await
+                    .expect("a probe of the burst got no answer")
+                    .unwrap();
+                let reply = std::str::from_utf8(&buf[..n]).unwrap();
+                let id = Identity::parse(reply).expect("an identity");
+                let s = catchalls
+                    .iter()
+                    .position(|a| *a == from)
+                    .expect("a catch-all");
+                assert_eq!(id.port, 1000 + c * SOCKETS + s as u16, "{reply:?}");
+                assert_eq!(id.service, CATCHALL_SERVICE);
+                seen.insert(s);
+            }
+            seen.len()
+        });
+    }
+    while let Some(seen) = reading.join_next().await {
+        assert_eq!(seen.unwrap(), usize::from(SOCKETS));
+    }
+    task.abort();
+}
+
+#[test]
+fn a_reply_built_in_place_is_the_identity_line() {
+    let template = identity(CATCHALL_SERVICE, Proto::Udp, 0);
+    let prefix = udp::reply_prefix(&template);
+    let mut out = Vec::new();
+    for port in [0, 1, 53, 9877, 65472, 65535] {
+        udp::write_reply(&mut out, &prefix, port);
+        let expected = identity(CATCHALL_SERVICE, Proto::Udp, port).greeting(Greeting::Plain);
+        assert_eq!(std::str::from_utf8(&out).unwrap(), expected);
+    }
+}
+
+#[test]
+fn the_catchall_ports_are_the_range_or_so_many_ephemeral_ones() {
+    assert_eq!(CatchAllPorts::Range(10..=12).ports(), [10, 11, 12]);
+    assert_eq!(CatchAllPorts::Ephemeral(2).ports(), [0, 0]);
+    assert_eq!(
+        AgentOptions::default().catchall,
+        CatchAllPorts::Range(CATCHALL_PORTS)
+    );
+    assert_eq!(CATCHALL_PORTS.len(), 64);
+}
+
+#[tokio::test]
+async fn a_catchall_port_in_use_fails_naming_it() {
+    let taken = StdTcpListener::bind(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0)).unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let options = AgentOptions {
+        bind: Ipv4Addr::LOCALHOST,
+        catchall: CatchAllPorts::Range(port..=port),
+    };
+    let Err(e) = Agent::bind(&host(vec![]), &options) else {
+        panic!("bound a port in use");
+    };
+    assert!(
+        matches!(e, AgentError::Bind { proto: Proto::Tcp, port: p, .. } if p == port),
+        "{e:?}"
+    );
 }
 
 #[tokio::test]
@@ -227,12 +338,15 @@ async fn udp_catchall_prefers_the_packet_mark() {
 #[tokio::test]
 async fn tcp_catchall_without_redirect_reports_its_own_port() {
     let (endpoints, task) = start(&host(vec![]));
-    let addr = endpoint(&endpoints, Proto::Tcp, CATCHALL_SERVICE);
-    let line = tcp_first_line(addr).await;
-    assert_eq!(
-        line,
-        identity(CATCHALL_SERVICE, Proto::Tcp, addr.port()).greeting(Greeting::Plain)
-    );
+    let catchalls = endpoints_of(&endpoints, Proto::Tcp, CATCHALL_SERVICE);
+    assert_eq!(catchalls.len(), usize::from(CATCHALLS));
+    for addr in catchalls {
+        let line = tcp_first_line(addr).await;
+        assert_eq!(
+            line,
+            identity(CATCHALL_SERVICE, Proto::Tcp, addr.port()).greeting(Greeting::Plain)
+        );
+    }
     task.abort();
 }
 
@@ -324,16 +438,25 @@ async fn a_host_binds_every_service_and_both_catchalls() {
         .iter()
         .map(|e| (e.proto, e.service.as_str()))
         .collect();
-    assert_eq!(
-        bound,
-        [
-            (Proto::Tcp, "sftp"),
-            (Proto::Udp, "netbios-ns"),
-            (Proto::Tcp, CATCHALL_SERVICE),
-            (Proto::Udp, CATCHALL_SERVICE),
-        ]
-    );
+    let catchalls = usize::from(CATCHALLS);
+    let mut expected = vec![(Proto::Tcp, "sftp"), (Proto::Udp, "netbios-ns")];
+    expected.extend(std::iter::repeat_n(
+        (Proto::Tcp, CATCHALL_SERVICE),
+        catchalls,
+    ));
+    expected.extend(std::iter::repeat_n(
+        (Proto::Udp, CATCHALL_SERVICE),
+        catchalls,
+    ));
+    assert_eq!(bound, expected);
     assert!(agent.endpoints().iter().all(|e| e.addr.port() != 0));
+    // Each catch-all its own port.
+    let ports: std::collections::BTreeSet<(Proto, u16)> = agent
+        .endpoints()
+        .iter()
+        .map(|e| (e.proto, e.addr.port()))
+        .collect();
+    assert_eq!(ports.len(), agent.endpoints().len());
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
-//! UDP listeners of the agent: a stub per UDP service, and the catch-all that
-//! takes every datagram no stub serves and recovers its original port from
-//! the packet mark nft sets (or, failing that, from the probe payload).
+//! UDP listeners of the agent: a stub per UDP service, and the catch-all (one
+//! socket per port of its range) that takes every datagram no stub serves and
+//! recovers its original port from the packet mark nft sets (or, failing
+//! that, from the probe payload).
 
 use super::{bind_error, log, parse_probe_port, AgentError};
 use crate::node_contract::{Greeting, Identity, Proto};
@@ -73,42 +74,83 @@ impl Stub {
     }
 }
 
-/// The catch-all: `identity` with the port filled in per datagram.
+/// One socket of the catch-all: an identity whose port is filled in per
+/// datagram.
 pub(super) struct CatchAll {
-    pub socket: UdpSocket,
-    pub identity: Identity,
+    socket: UdpSocket,
+    /// The identity line up to its port number (`... port=`).
+    prefix: Vec<u8>,
 }
 
 impl CatchAll {
-    pub async fn run(self) -> Infallible {
-        let mut buf = [0u8; DATAGRAM];
-        let local_port = self.identity_port_fallback();
-        loop {
-            let received = self
-                .socket
-                .async_io(Interest::READABLE, || {
-                    receive_marked(&self.socket, &mut buf)
-                })
-                .await;
-            match received {
-                Ok((len, peer, mark)) => {
-                    let identity = Identity {
-                        port: original_port(mark, &buf[..len]).unwrap_or(local_port),
-                        ..self.identity.clone()
-                    };
-                    let greeting = identity.greeting(Greeting::Plain);
-                    // Sent from this very socket: conntrack then rewrites the
-                    // source back to the port the client sent to.
-                    reply(&self.socket, greeting.as_bytes(), peer).await;
-                }
-                Err(e) => receive_failed(&self.socket, e).await,
-            }
+    /// The catch-all on `socket` answering as `identity` (whose port is
+    /// replaced per datagram).
+    pub fn new(socket: UdpSocket, identity: &Identity) -> CatchAll {
+        CatchAll {
+            socket,
+            prefix: reply_prefix(identity),
         }
     }
 
-    fn identity_port_fallback(&self) -> u16 {
-        self.socket.local_addr().map(|a| a.port()).unwrap_or(0)
+    /// Serves the socket. A scan sends a burst of datagrams spread over the
+    /// range's sockets, so on readiness the socket is drained until the
+    /// kernel has nothing more, each datagram answered at once; the receive
+    /// buffer and the reply are reused, so a datagram costs no allocation.
+    pub async fn run(self) -> Infallible {
+        let mut buf = [0u8; DATAGRAM];
+        let mut answer = Vec::with_capacity(self.prefix.len() + "65535\r\n".len());
+        let local_port = self.socket.local_addr().map(|a| a.port()).unwrap_or(0);
+        loop {
+            if let Err(e) = self.socket.readable().await {
+                receive_failed(&self.socket, e).await;
+                continue;
+            }
+            loop {
+                let received = self.socket.try_io(Interest::READABLE, || {
+                    receive_marked(&self.socket, &mut buf)
+                });
+                match received {
+                    Ok((len, peer, mark)) => {
+                        let port = original_port(mark, &buf[..len]).unwrap_or(local_port);
+                        write_reply(&mut answer, &self.prefix, port);
+                        // Sent from this very socket: conntrack then rewrites
+                        // the source back to the port the client sent to.
+                        // (The send also counts against the task's budget,
+                        // so a long burst still lets the other tasks run.)
+                        reply(&self.socket, &answer, peer).await;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        receive_failed(&self.socket, e).await;
+                        break;
+                    }
+                }
+            }
+        }
     }
+}
+
+/// `identity`'s plain greeting up to the port number, which ends it.
+pub(super) fn reply_prefix(identity: &Identity) -> Vec<u8> {
+    let zero = Identity {
+        port: 0,
+        ..identity.clone()
+    };
+    let line = zero.greeting(Greeting::Plain);
+    let prefix = line
+        .strip_suffix("0\r\n")
+        .expect("an identity line ends with its port");
+    prefix.as_bytes().to_vec()
+}
+
+/// Fills `out` with the identity line of `prefix` for `port`, reusing its
+/// allocation.
+pub(super) fn write_reply(out: &mut Vec<u8>, prefix: &[u8], port: u16) {
+    use std::io::Write;
+    out.clear();
+    out.extend_from_slice(prefix);
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{port}\r\n");
 }
 
 /// The original destination port of a redirected datagram: nft's mark if it
