@@ -177,6 +177,7 @@ invalid_fixtures! {
     invalid_port_empty_list: "port-empty-list",
     // Parameters, basis, catalog flows, block style.
     invalid_params_console_port_out_of_range: "params-console-port-out-of-range",
+    invalid_host_service_in_catchall_range: "host-service-in-catchall-range",
     invalid_params_unknown_release: "params-unknown-release",
     invalid_basis_unknown: "basis-unknown",
     invalid_flow_unknown_number: "flow-unknown-number",

@@ -2,8 +2,9 @@
 //! first, then the rest in file order from what is left.
 
 use super::{at, check_name, nth, Host, Names, RawHost, RawSegment, Segment, S};
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, Role};
 use crate::diag::Diagnostics;
+use crate::node_contract::CATCHALL_PORTS;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
@@ -69,6 +70,9 @@ pub(super) fn resolve(
                 ),
             );
         }
+        if let Some(r) = role {
+            catchall_overlap(d, h, r, i);
+        }
         let mut address = Ipv4Addr::UNSPECIFIED;
         match &h.address {
             Some(a) => {
@@ -109,6 +113,28 @@ pub(super) fn resolve(
         d.push(at(raw), "hosts", "a scenario needs at least one host");
     }
     hosts
+}
+
+/// Reports each service of the host's role that lies in the catch-all's
+/// range: the agent binds every port of the range for the catch-all (and the
+/// host's rules exclude the range from the redirect), so a stub there could
+/// not bind, and a probe of it could not tell the stub from the catch-all.
+fn catchall_overlap(d: &mut Diagnostics, h: &RawHost, role: &Role, i: usize) {
+    let (low, high) = (CATCHALL_PORTS.start(), CATCHALL_PORTS.end());
+    for s in role
+        .services
+        .iter()
+        .filter(|s| CATCHALL_PORTS.contains(&s.key.port))
+    {
+        d.push(
+            at(&h.role),
+            format!("hosts[{i}].role"),
+            format!(
+                "{} is in the catch-all's range {low}-{high} (role `{}` serves it as `{}`)",
+                s.key, role.name, s.service
+            ),
+        );
+    }
 }
 
 /// A host's fixed `address`, if it parses. It must lie inside its segment,
@@ -156,4 +182,30 @@ fn free_address(seg: &Segment, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
     (FIRST_HOST_OFFSET.min(size / 2)..size - 2)
         .map(|o| nth(&seg.subnet, o))
         .find(|ip| *ip != seg.reserved && !used.contains(ip))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::scenario::{ScenarioError, Source};
+
+    #[test]
+    fn a_service_in_the_catchall_range_is_reported_at_the_hosts_role() {
+        let src = Source::open("scenario-1").unwrap();
+        let over = [("console_port".to_string(), "65500".to_string())];
+        let Err(ScenarioError::Invalid(problems)) = src.load(&over) else {
+            panic!("a console port in the catch-all's range must not load");
+        };
+        let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        let hit = lines
+            .iter()
+            .find(|l| l.contains("tcp/65500 is in the catch-all's range 65472-65535"))
+            .unwrap_or_else(|| panic!("{lines:#?}"));
+        assert!(
+            hit.starts_with("scenarios/scenario-1/scenario.yaml:28:")
+                && hit.contains(": hosts[0].role: tcp/65500 ")
+                && hit.contains("role `ams` serves it as `console`"),
+            "{hit}"
+        );
+        assert!(src.load(&[]).is_ok());
+    }
 }
