@@ -122,20 +122,27 @@ fn port_set(ports: &BTreeSet<u16>) -> String {
 /// it as a raw transport-header load: `udp dport` has the wrong type).
 pub fn host_rules(host: &Host) -> String {
     let (low, high) = (CATCHALL_PORTS.start(), CATCHALL_PORTS.end());
-    // The ports no redirect may touch: the stubs' and the whole catch-all
-    // range (a probe sent there straight is answered there). A stub inside
-    // the range is a scenario error; it is left out here all the same, as
-    // nft refuses a set whose elements overlap.
-    let served = |p: Proto| -> String {
+    // What the redirect takes: every port but the stubs'. The catch-all's
+    // own range is redirected too, into itself: NAT keeps such a port where
+    // its reply tuple is free and moves it elsewhere in the range where an
+    // earlier redirected probe from the same source port took it. Left out
+    // of the redirect, a probe sent straight to such a port clashed with
+    // that earlier one in conntrack and was dropped (a full-range UDP scan
+    // lost port 65472 that way in each of three runs). A stub inside the
+    // range is a scenario error, and is not exempted here.
+    let unserved = |p: Proto| -> String {
         let stubs: BTreeSet<u16> = host
             .services
             .iter()
             .filter(|s| s.key.proto == p && !CATCHALL_PORTS.contains(&s.key.port))
             .map(|s| s.key.port)
             .collect();
-        let mut elements: Vec<String> = stubs.iter().map(u16::to_string).collect();
-        elements.push(format!("{low}-{high}"));
-        format!("{{ {} }}", elements.join(", "))
+        if stubs.is_empty() {
+            // nft has no empty anonymous set.
+            format!("meta l4proto {p}")
+        } else {
+            format!("{p} dport != {}", port_set(&stubs))
+        }
     };
     let mut out = String::new();
     let _ = writeln!(out, "table inet {HOST_TABLE} {{");
@@ -164,13 +171,13 @@ pub fn host_rules(host: &Host) -> String {
     );
     let _ = writeln!(
         out,
-        "        fib daddr type local tcp dport != {} redirect to :{low}-{high}",
-        served(Proto::Tcp)
+        "        fib daddr type local {} redirect to :{low}-{high}",
+        unserved(Proto::Tcp)
     );
     let _ = writeln!(
         out,
-        "        fib daddr type local udp dport != {} meta mark set @th,0,32 & 0xffff redirect to :{low}-{high}",
-        served(Proto::Udp)
+        "        fib daddr type local {} meta mark set @th,0,32 & 0xffff redirect to :{low}-{high}",
+        unserved(Proto::Udp)
     );
     out.push_str("    }\n}\n");
     out
@@ -204,5 +211,46 @@ mod tests {
             "{mapped}"
         );
         assert!(map_error("/dev/stdin:3:1: Error", "gw.nft", 10).starts_with("<seglab defines>:3:"));
+    }
+
+    fn host(services: &[(Proto, u16)]) -> Host {
+        use crate::ports::{PortKey, PortSpec};
+        Host {
+            name: "h".into(),
+            segment: "s".into(),
+            role: "r".into(),
+            address: std::net::Ipv4Addr::new(198, 18, 0, 10),
+            services: services
+                .iter()
+                .map(|&(proto, port)| PortSpec {
+                    key: PortKey { proto, port },
+                    service: "svc".into(),
+                })
+                .collect(),
+            firewall: None,
+        }
+    }
+
+    #[test]
+    fn every_port_but_the_stubs_is_redirected_into_the_catchall_range() {
+        let rules = host_rules(&host(&[(Proto::Tcp, 22), (Proto::Tcp, 65500)]));
+        // The range itself is redirected too (into itself); a stub inside it
+        // (a scenario error) is no exception.
+        assert!(
+            rules.contains("local tcp dport != { 22 } redirect to :65472-65535\n"),
+            "{rules}"
+        );
+        // No UDP stub: no empty set, which nft refuses.
+        assert!(
+            rules.contains(
+                "local meta l4proto udp meta mark set @th,0,32 & 0xffff redirect to :65472-65535\n"
+            ),
+            "{rules}"
+        );
+        let rules = host_rules(&host(&[]));
+        assert!(
+            rules.contains("local meta l4proto tcp redirect to :65472-65535\n"),
+            "{rules}"
+        );
     }
 }

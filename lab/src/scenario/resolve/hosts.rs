@@ -116,9 +116,9 @@ pub(super) fn resolve(
 }
 
 /// Reports each service of the host's role that lies in the catch-all's
-/// range: the agent binds every port of the range for the catch-all (and the
-/// host's rules exclude the range from the redirect), so a stub there could
-/// not bind, and a probe of it could not tell the stub from the catch-all.
+/// range: the agent binds every port of the range for the catch-all, and
+/// the host's rules redirect the range's ports into it like every port no
+/// stub serves, so a stub there could neither bind nor be reached.
 fn catchall_overlap(d: &mut Diagnostics, h: &RawHost, role: &Role, i: usize) {
     let (low, high) = (CATCHALL_PORTS.start(), CATCHALL_PORTS.end());
     for s in role
