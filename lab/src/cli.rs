@@ -111,6 +111,33 @@ pub enum Command {
         #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
         timeout: u64,
     },
+    /// Scan every TCP and UDP port of host pairs and judge each against the
+    /// plan: a port that no flow permits and that opens is a leak.
+    Scan {
+        lab: String,
+        /// Sources: a host, role:R, segment:S or any.
+        #[arg(long, default_value = "any", value_name = "SEL")]
+        from: crate::scan::select::Selector,
+        /// Destinations: a host, role:R, segment:S or any.
+        #[arg(long, default_value = "any", value_name = "SEL")]
+        to: crate::scan::select::Selector,
+        /// Protocols to scan.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "tcp,udp",
+            value_name = "tcp,udp"
+        )]
+        proto: Vec<crate::node_contract::Proto>,
+        /// Ports to scan: ranges and ports, e.g. 1-1024,8080.
+        #[arg(long, default_value = "1-65535", value_name = "RANGES")]
+        ports: crate::scan::PortSet,
+        /// Open this phase for the scan (and close it again).
+        #[arg(long)]
+        phase: Option<String>,
+        #[command(flatten)]
+        output: ReportArgs,
+    },
     /// Up, verify every phase, down: the CI verb. No scenario: all built-in ones.
     Test {
         scenarios: Vec<String>,
@@ -124,6 +151,9 @@ pub enum Command {
         /// Also verify the base policy with each gateway judged alone (see verify --isolate).
         #[arg(long)]
         each_gateway: bool,
+        /// Also scan every port of every filtered host pair, in every phase (see scan).
+        #[arg(long)]
+        scan: bool,
     },
 }
 
@@ -140,6 +170,16 @@ pub struct LabInputs {
     pub rulesets: Vec<RulesetOverride>,
     #[arg(long = "param", value_name = "KEY=VALUE")]
     pub params: Vec<String>,
+}
+
+/// Where a report goes and in which format.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    #[arg(long, default_value = "table")]
+    pub format: Format,
+    /// Write the report to FILE (in --format); the table still goes to standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -50,6 +50,7 @@ pub mod render;
 pub mod report;
 pub mod rulesource;
 pub mod runtime;
+pub mod scan;
 pub mod scenario;
 pub mod testrun;
 pub mod trace;

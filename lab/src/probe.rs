@@ -515,11 +515,12 @@ fn refused(proto: Proto, op: &str, e: &io::Error, errqueue: Option<BorrowedFd<'_
     }
 }
 
-/// The last ICMP error the kernel queued on a socket with `IP_RECVERR`.
-struct IcmpError {
-    kind: u8,
-    code: u8,
-    from: Option<Ipv4Addr>,
+/// An ICMP error: its type and code, and who sent it (the last one the
+/// kernel queued on a probe socket, or one a scan read).
+pub(crate) struct IcmpError {
+    pub(crate) kind: u8,
+    pub(crate) code: u8,
+    pub(crate) from: Option<Ipv4Addr>,
 }
 
 impl std::fmt::Display for IcmpError {

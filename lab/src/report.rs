@@ -40,6 +40,33 @@ pub fn render(reports: &[Report], format: Format) -> String {
     }
 }
 
+/// Verification reports and scan reports of one run (`seglab test
+/// --scan`) in one document: the tables one after the other, JSON as
+/// `{"verify": ..., "scan": ...}`, JUnit with the scan's suites after
+/// verify's. Without scans, exactly [`render`].
+pub fn render_all(reports: &[Report], scans: &[crate::scan::ScanReport], format: Format) -> String {
+    if scans.is_empty() {
+        return render(reports, format);
+    }
+    if reports.is_empty() {
+        return crate::scan::report::render(scans, format);
+    }
+    match format {
+        Format::Table => table(reports) + &crate::scan::report::render(scans, Format::Table),
+        Format::Json => serde_json::to_string_pretty(&serde_json::json!({
+            "verify": reports,
+            "scan": scans,
+        }))
+        .expect("reports serialize"),
+        Format::Junit => {
+            let mut jr = JReport::new("seglab");
+            jr.add_test_suites(junit_suites(reports));
+            jr.add_test_suites(crate::scan::report::junit_suites(scans));
+            jr.to_string().expect("JUnit serializes")
+        }
+    }
+}
+
 fn label(r: &Report) -> String {
     format!("{} / {}", r.scenario, r.phase)
 }
@@ -180,6 +207,12 @@ fn json(reports: &[Report]) -> String {
 /// CI shows names a person can read.
 fn junit(reports: &[Report]) -> String {
     let mut jr = JReport::new("seglab");
+    jr.add_test_suites(junit_suites(reports));
+    jr.to_string().expect("JUnit serializes")
+}
+
+fn junit_suites(reports: &[Report]) -> Vec<TestSuite> {
+    let mut suites = Vec::new();
     for r in reports {
         let mut suite = TestSuite::new(format!("{} / {}", r.scenario, r.phase));
         for c in r.results.iter().filter(|c| c.expected == Expected::Open) {
@@ -206,9 +239,9 @@ fn junit(reports: &[Report]) -> String {
             let name = format!("blocked segment {seg} -> {dst} ({} probes)", cells.len());
             suite.add_test_case(TestCase::new(name, status(&cells)));
         }
-        jr.add_test_suite(suite);
+        suites.push(suite);
     }
-    jr.to_string().expect("JUnit serializes")
+    suites
 }
 
 fn src_segment(r: &Report, host: &str) -> String {

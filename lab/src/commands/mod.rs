@@ -7,6 +7,7 @@ pub mod design;
 mod explain;
 mod lab;
 mod output;
+mod scan;
 mod status;
 mod verify;
 
@@ -116,12 +117,32 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             format,
             timeout,
         } => explain::explain(&lab, &src, &dst, port, phase.as_deref(), format, timeout).await,
+        Command::Scan {
+            lab,
+            from,
+            to,
+            proto,
+            ports,
+            phase,
+            output,
+        } => {
+            let args = scan::ScanArgs {
+                lab,
+                from,
+                to,
+                protos: proto,
+                ports,
+                phase,
+            };
+            scan::scan(args, output).await
+        }
         Command::Test {
             scenarios,
             inputs,
             output,
             keep,
             each_gateway,
-        } => verify::test(scenarios, inputs, output, keep, each_gateway).await,
+            scan,
+        } => verify::test(scenarios, inputs, output, keep, each_gateway, scan).await,
     }
 }

@@ -3,9 +3,10 @@
 //! line on a terminal.
 
 use super::Outcome;
-use crate::cli::OutputArgs;
+use crate::cli::{OutputArgs, ReportArgs};
 use crate::error::{Error, Result};
 use crate::report::{self, Format};
+use crate::scan::ScanReport;
 use crate::verify::{Report, VerifyOptions};
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -30,17 +31,34 @@ impl OutputArgs {
         }
     }
 
+    pub(super) fn report(&self) -> ReportArgs {
+        ReportArgs {
+            format: self.format,
+            output: self.output.clone(),
+        }
+    }
+}
+
+impl ReportArgs {
+    /// See [`OutputArgs::check`].
+    pub(super) fn check(&self) -> Result<()> {
+        match &self.output {
+            None => Ok(()),
+            Some(path) => check_writable(path),
+        }
+    }
+
     /// The text for stdout, and the error of writing `--output` if that
     /// failed: the report then still reaches stdout (in the format asked
     /// for, since the file did not get it).
-    fn emit(&self, reports: &[Report]) -> (String, Option<Error>) {
-        let text = report::render(reports, self.format);
+    fn emit(&self, reports: &[Report], scans: &[ScanReport]) -> (String, Option<Error>) {
+        let text = report::render_all(reports, scans, self.format);
         match &self.output {
             None => (text, None),
             Some(path) => match std::fs::write(path, &text) {
                 // The file is for tools; the terminal still gets the
                 // table people read (summaries and failing cells).
-                Ok(()) => (report::render(reports, Format::Table), None),
+                Ok(()) => (report::render_all(reports, scans, Format::Table), None),
                 Err(e) => (
                     text,
                     Some(Error::Environment(format!(
@@ -83,8 +101,18 @@ fn check_writable(path: &std::path::Path) -> Result<()> {
     }
 }
 
-pub(super) fn finish(output: &OutputArgs, reports: &[Report], mut errors: Vec<Error>) -> Outcome {
-    if reports.is_empty() && !errors.is_empty() {
+pub(super) fn finish(output: &OutputArgs, reports: &[Report], errors: Vec<Error>) -> Outcome {
+    finish_all(&output.report(), reports, &[], errors)
+}
+
+/// The outcome of a run with verification reports, scan reports, or both.
+pub(super) fn finish_all(
+    output: &ReportArgs,
+    reports: &[Report],
+    scans: &[ScanReport],
+    mut errors: Vec<Error>,
+) -> Outcome {
+    if reports.is_empty() && scans.is_empty() && !errors.is_empty() {
         // Nothing was verified: no empty report (an empty JUnit suite
         // reads as a pass to some CI systems), only the errors.
         return Outcome {
@@ -92,12 +120,18 @@ pub(super) fn finish(output: &OutputArgs, reports: &[Report], mut errors: Vec<Er
             ..Outcome::default()
         };
     }
-    let (stdout, write_error) = output.emit(reports);
+    let (stdout, write_error) = output.emit(reports, scans);
     errors.extend(write_error);
     let failed: Vec<String> = reports
         .iter()
         .filter(|r| !r.ok())
         .map(|r| format!("{} / {}", r.scenario, r.phase))
+        .chain(
+            scans
+                .iter()
+                .filter(|r| !r.ok())
+                .map(|r| format!("scan {} / {}", r.scenario, r.phase)),
+        )
         .collect();
     Outcome {
         stdout,

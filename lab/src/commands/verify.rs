@@ -1,7 +1,7 @@
 //! `verify` and `test`: probe a running lab, or bring scenarios up, verify
 //! every phase and take them down again.
 
-use super::output::{finish, progress_sink};
+use super::output::{finish, finish_all, progress_sink};
 use super::{load_with, Outcome};
 use crate::cancel::Cancel;
 use crate::cli::{LabInputs, OutputArgs};
@@ -68,6 +68,7 @@ pub(super) async fn test(
     output: OutputArgs,
     keep: bool,
     each_gateway: bool,
+    scan: bool,
 ) -> Result<Outcome> {
     let names: Vec<String> = if scenarios.is_empty() {
         crate::scenario::builtin::names()
@@ -104,6 +105,7 @@ pub(super) async fn test(
         verify: output.verify(),
         keep,
         each_gateway,
+        scan: scan.then(crate::scan::ScanRequest::default),
     };
     let cancel = Cancel::on_signals();
     let progress = progress_sink();
@@ -125,15 +127,17 @@ pub(super) async fn test(
     // Every report that exists is printed, then every error (an
     // `up` that failed in one scenario, a teardown in another).
     let mut reports = Vec::new();
+    let mut scans = Vec::new();
     let mut errors = Vec::new();
     for r in results {
         reports.extend(r.reports);
+        scans.extend(r.scans);
         errors.extend(r.errors.into_iter().map(|e| Error::Context {
             context: format!("{} (lab {})", r.scenario, r.lab),
             source: Box::new(e),
         }));
     }
-    Ok(finish(&output, &reports, errors))
+    Ok(finish_all(&output.report(), &reports, &scans, errors))
 }
 
 /// How many containers lab `lab` has (running or not).

@@ -17,7 +17,18 @@ pub const STATE_TABLE: &str = "seglab_state";
 
 /// Tables of seglab's own that a digest leaves out: they change without the
 /// rule set under test changing.
-const UNSEALED_TABLES: [&str; 2] = [STATE_TABLE, crate::trace::table::TRACE_TABLE];
+const UNSEALED_TABLES: [&str; 3] = [
+    STATE_TABLE,
+    crate::trace::table::TRACE_TABLE,
+    crate::scan::table::SCAN_TABLE,
+];
+
+/// seglab's tables that are no part of any rule set and that every reset
+/// keeps: the trace table and the scan table.
+const KEPT_TABLES: [&str; 2] = [
+    crate::trace::table::TRACE_TABLE,
+    crate::scan::table::SCAN_TABLE,
+];
 
 /// What seglab loaded into a node, as recorded there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +152,8 @@ pub fn tables_to_reset(listing: &str, platform_prefix: &str) -> Result<Vec<Strin
         .filter(|o| o.get("table").is_some())
         .filter_map(table_of)
         .filter(|t| !docker.contains(t))
-        // seglab's trace table is not part of any rule set: it stays.
-        .filter(|(_, name)| name != crate::trace::table::TRACE_TABLE)
+        // seglab's trace and scan tables are no part of any rule set: they stay.
+        .filter(|(_, name)| !KEPT_TABLES.contains(&name.as_str()))
         .map(|(family, name)| format!("{family} {name}"))
         .collect())
 }

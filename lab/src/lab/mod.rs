@@ -163,6 +163,9 @@ async fn configure_node<B: LabBackend>(
             if host.firewall.is_some() {
                 rules.push_str(&trace::table::trace_table());
             }
+            // Scans leave from hosts and end in them: their conntrack
+            // entries get short timeouts here too.
+            rules.push_str(&crate::scan::table::scan_table());
             apply_rules(b, node, &rules, "seglab's host rules", name, lab, 0).await?;
             health::seal_node(b, node, None).await?;
         }
@@ -178,7 +181,8 @@ async fn configure_node<B: LabBackend>(
                 .gateway(name)
                 .expect("the node is a gateway of the scenario");
             // Kept by every reset of the gateway's rule set.
-            nft_apply(b, node, &trace::table::trace_table()).await?;
+            let own = trace::table::trace_table() + &crate::scan::table::scan_table();
+            nft_apply(b, node, &own).await?;
             load_gateway_ruleset(b, sc, lab, node, gw.ruleset.as_ref()).await?;
         }
     }

@@ -145,6 +145,17 @@ impl Window {
             .expect("the probe window is never closed")
     }
 
+    /// Waits for room for `n` probes at once (a scan source holds one
+    /// socket per scan source port); more than the window holds is taken
+    /// as the whole window.
+    pub async fn probe_permits(&self, n: usize) -> OwnedSemaphorePermit {
+        let n = n.clamp(1, self.size.probes.max(1));
+        Arc::clone(&self.probes)
+            .acquire_many_owned(u32::try_from(n).unwrap_or(u32::MAX))
+            .await
+            .expect("the probe window is never closed")
+    }
+
     /// Waits for room for one more source thread.
     pub async fn source_permit(&self) -> OwnedSemaphorePermit {
         Arc::clone(&self.sources)

@@ -67,6 +67,7 @@ pub(super) fn test_opts() -> TestOptions {
         verify: opts(),
         keep: false,
         each_gateway: false,
+        scan: None,
     }
 }
 

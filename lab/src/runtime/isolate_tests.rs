@@ -323,6 +323,7 @@ async fn test_each_gateway_adds_one_isolated_report_per_gateway_after_the_usual_
     let b = faithful(open, false);
     let opts = TestOptions {
         each_gateway: true,
+        scan: None,
         ..test_opts()
     };
     let run = test_scenario(&b, &sc, &opts, &|_| {}, &Cancel::never()).await;

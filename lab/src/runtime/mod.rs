@@ -26,6 +26,7 @@ use crate::error::Result;
 use crate::netns::NetnsError;
 use crate::node_contract::NodeKind;
 use crate::probe::{Observation, ProbeTarget, Window};
+use crate::scan::{ScanJob, TargetScan};
 use crate::scenario::Scenario;
 use crate::trace::evidence::TraceSink;
 use crate::trace::Evidence;
@@ -305,6 +306,15 @@ pub trait LabBackend {
         opts: ProbeOptions,
         window: &Window,
     ) -> Result<Vec<Observation>, NetnsError>;
+
+    /// Scans from inside the node's network namespace: every port of every
+    /// target of `job` (see [`crate::scan`]), within `window`.
+    async fn scan(
+        &self,
+        node: &NodeRef,
+        job: ScanJob,
+        window: &Window,
+    ) -> Result<Vec<TargetScan>, NetnsError>;
 
     /// The node's interfaces, routes and rule set generation, read inside
     /// its namespace (cheaply: health checks read it before and after every

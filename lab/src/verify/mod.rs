@@ -5,7 +5,7 @@
 
 mod explain;
 mod isolate;
-mod phases;
+pub(crate) mod phases;
 mod round;
 
 pub use explain::{explain_cell, CellReport};

@@ -36,7 +36,7 @@ pub(super) async fn reload_base<B: LabBackend>(
 /// `phase` gives the gateway, if any, else by reloading its own rule set.
 /// A gateway that fails does not stop the others from closing; the first
 /// error is returned once all were tried.
-pub(super) async fn close_on<B: LabBackend>(
+pub(crate) async fn close_on<B: LabBackend>(
     b: &B,
     info: &LabInfo,
     gateways: &[&str],
@@ -75,7 +75,7 @@ pub(super) async fn close_on<B: LabBackend>(
 /// What a run starts from: the lab, the notes of what was put back first,
 /// and, when nothing was, the first look at every node (the first probing
 /// round of the base policy starts from it instead of looking again).
-pub(super) struct Start {
+pub(crate) struct Start {
     pub info: LabInfo,
     pub notes: Vec<String>,
     pub checked: Option<LabHealth>,
@@ -85,7 +85,7 @@ pub(super) struct Start {
 /// (or mid-isolation) left with the phase open (recorded in their seal) are
 /// put back on their own rule set first; the notes say so in the report.
 /// With `hosts`, only those hosts are looked at (and every gateway).
-pub(super) async fn start<B: LabBackend>(
+pub(crate) async fn start<B: LabBackend>(
     b: &B,
     info: LabInfo,
     hosts: Option<&[&str]>,
@@ -132,7 +132,7 @@ pub(super) async fn start<B: LabBackend>(
 /// leaves the phase to be found). If a gateway refuses, the ones already
 /// opened are put back. With `only`, the phase opens on that gateway alone
 /// (an isolated verify). Returns the gateways opened, for [`close_on`].
-pub(super) async fn open_phase<'a, B: LabBackend>(
+pub(crate) async fn open_phase<'a, B: LabBackend>(
     b: &B,
     info: &'a LabInfo,
     phase: &str,

@@ -11,8 +11,10 @@
 //! counts (moby/moby#42119) that `down` works around.
 
 mod claim;
+mod conntrack;
 pub mod engine;
 mod inspect;
+mod losses;
 mod nodes;
 mod segments;
 mod state;
@@ -167,6 +169,27 @@ impl LabBackend for DockerBackend {
         window: &Window,
     ) -> Result<Vec<Observation>, NetnsError> {
         crate::probe::probe_from(Self::pid(node), targets, opts, window).await
+    }
+
+    async fn scan(
+        &self,
+        node: &NodeRef,
+        job: crate::scan::ScanJob,
+        window: &Window,
+    ) -> Result<Vec<crate::scan::TargetScan>, NetnsError> {
+        let pid = Self::pid(node);
+        let paths = job
+            .targets
+            .iter()
+            .map(|t| (t.id, t.path.iter().map(Self::pid).collect()))
+            .collect();
+        let footprint =
+            conntrack::HostFootprint::open(pid, paths).map_err(|source| NetnsError::Io {
+                pid,
+                context: "cannot open the conntrack table and loss counters".to_string(),
+                source,
+            })?;
+        crate::scan::engine::scan_from(pid, job, window, Box::new(footprint)).await
     }
 
     async fn inspect(&self, node: &NodeRef) -> Result<super::NodeNet, NetnsError> {
