@@ -171,12 +171,12 @@ pub fn host_rules(host: &Host) -> String {
     );
     let _ = writeln!(
         out,
-        "        fib daddr type local {} redirect to :{low}-{high}",
+        "        fib daddr type local {} redirect to :{low}-{high} random",
         unserved(Proto::Tcp)
     );
     let _ = writeln!(
         out,
-        "        fib daddr type local {} meta mark set @th,0,32 & 0xffff redirect to :{low}-{high}",
+        "        fib daddr type local {} meta mark set @th,0,32 & 0xffff redirect to :{low}-{high} random",
         unserved(Proto::Udp)
     );
     out.push_str("    }\n}\n");
@@ -237,19 +237,19 @@ mod tests {
         // The range itself is redirected too (into itself); a stub inside it
         // (a scenario error) is no exception.
         assert!(
-            rules.contains("local tcp dport != { 22 } redirect to :65472-65535\n"),
+            rules.contains("local tcp dport != { 22 } redirect to :65472-65535 random\n"),
             "{rules}"
         );
         // No UDP stub: no empty set, which nft refuses.
         assert!(
             rules.contains(
-                "local meta l4proto udp meta mark set @th,0,32 & 0xffff redirect to :65472-65535\n"
+                "local meta l4proto udp meta mark set @th,0,32 & 0xffff redirect to :65472-65535 random\n"
             ),
             "{rules}"
         );
         let rules = host_rules(&host(&[]));
         assert!(
-            rules.contains("local meta l4proto tcp redirect to :65472-65535\n"),
+            rules.contains("local meta l4proto tcp redirect to :65472-65535 random\n"),
             "{rules}"
         );
     }

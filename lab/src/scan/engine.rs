@@ -31,15 +31,27 @@ const BATCH: usize = 256;
 /// Receive buffer of each raw socket: a whole round of answers can wait
 /// there while the scanner sends.
 const RAW_RCVBUF: usize = 32 << 20;
+/// How long a round waits for late answers at most, however many still
+/// come: a round cut short by it is no evidence of silence, so the silent
+/// ports are tried again (a destination that slow makes a longer scan,
+/// never one that calls ports blocked early).
+const MAX_SETTLE: Duration = Duration::from_secs(10);
 const TOKEN_TCP: u64 = 0;
 const TOKEN_ICMP: u64 = 1;
 const TOKEN_UDP: u64 = 2;
 
-/// Descriptors a scanning source holds: its raw sockets and epoll, and one
-/// UDP socket per scan source port when it scans UDP.
+/// Descriptors a scanning source holds: two scanners' raw sockets and
+/// epoll instances, the machine's conntrack socket and counter files, and
+/// one UDP socket per scan source port when it scans UDP.
 pub fn descriptors(job: &ScanJob) -> usize {
     let udp = job.targets.iter().any(|t| t.proto == Proto::Udp);
-    4 + if udp { usize::from(SCAN_PORT_COUNT) } else { 0 }
+    let nodes: std::collections::BTreeSet<&str> = job
+        .targets
+        .iter()
+        .flat_map(|t| t.path.iter().map(|n| n.name.as_str()))
+        .collect();
+    let path_files = 4 * nodes.len();
+    16 + path_files + if udp { usize::from(SCAN_PORT_COUNT) } else { 0 }
 }
 
 /// What a backend does around each target on the machine that runs the
@@ -325,7 +337,7 @@ impl Scanner {
                 }
                 self.drain(t, &mut board, Instant::now());
             }
-            self.drain(t, &mut board, Instant::now() + self.options.grace);
+            let quiet = self.settle(t, &mut board);
             let found = board.answered - before;
             pending.retain(|&p| board.silent(p));
             let lost_after = losses(t);
@@ -333,8 +345,8 @@ impl Scanner {
             // stayed silent was dropped by a rule. Otherwise two silent
             // tries make a port blocked, and a round that still found
             // answers gets another.
-            let lossless = lost_before.is_some() && lost_before == lost_after;
-            if pending.is_empty() || lossless || (rounds >= 2 && found == 0) {
+            let lossless = quiet && lost_before.is_some() && lost_before == lost_after;
+            if pending.is_empty() || lossless || (quiet && rounds >= 2 && found == 0) {
                 break;
             }
             if rounds >= self.options.max_rounds {
@@ -353,6 +365,27 @@ impl Scanner {
             rounds,
             packets,
             elapsed: start.elapsed(),
+        }
+    }
+
+    /// Waits for the round's late answers: until none came for `grace`
+    /// (a destination's agent answers a burst of datagrams from its queue,
+    /// well after the last one was sent; a late answer is no loss and no
+    /// counter shows it), at most [`MAX_SETTLE`].
+    /// Returns whether the answers stopped; if not, the round is no
+    /// evidence of silence.
+    fn settle(&mut self, t: &ScanTarget, board: &mut Board) -> bool {
+        let cap = Instant::now() + MAX_SETTLE;
+        loop {
+            let before = board.answered;
+            let until = (Instant::now() + self.options.grace).min(cap);
+            self.drain(t, board, until);
+            if board.answered == before {
+                return true;
+            }
+            if Instant::now() >= cap {
+                return false;
+            }
         }
     }
 

@@ -39,11 +39,19 @@ pub fn summary_lines(reports: &[ScanReport]) -> Vec<String> {
         .iter()
         .map(|r| {
             let s = &r.summary;
+            let hosts: std::collections::BTreeSet<(&str, &str)> = r
+                .pairs
+                .iter()
+                .map(|p| (p.src.as_str(), p.dst.as_str()))
+                .collect();
+            let protos: std::collections::BTreeSet<&str> =
+                r.pairs.iter().map(|p| p.proto.as_str()).collect();
             let mut line = format!(
-                "{} {:<width$}  scan: {} pairs, {} ports: {} leaks, {} missing, {} misrouted, {:.2} s",
+                "{} {:<width$}  scan: {} host pairs ({}), {} ports: {} leaks, {} missing, {} misrouted, {:.2} s",
                 if r.ok() { "PASS" } else { "FAIL" },
                 label(r),
-                s.pairs,
+                hosts.len(),
+                protos.into_iter().collect::<Vec<_>>().join(", "),
                 s.ports,
                 s.leaks,
                 s.missing,

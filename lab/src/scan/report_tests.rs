@@ -126,7 +126,7 @@ fn failing_report() -> ScanReport {
 fn summary_line_counts_ports_and_pairs() {
     assert_eq!(
         summary_lines(&[passing()]),
-        ["PASS scenario-3 / base  scan: 12 pairs, 786420 ports: 0 leaks, 0 missing, 0 misrouted, 3.21 s"]
+        ["PASS scenario-3 / base  scan: 12 host pairs (tcp), 786420 ports: 0 leaks, 0 missing, 0 misrouted, 3.21 s"]
     );
 }
 

@@ -174,13 +174,12 @@ impl Evidence {
 
     /// A source port for a probe: a random one of [`PROBE_PORTS`] (the
     /// caller binds it, and takes another when it is in use). Never a
-    /// sequence: a destination's catch-all redirects every port to one, so
-    /// two UDP probes from one source port to two ports of one host share
-    /// the redirected answer's five-tuple, and the second is dropped while
-    /// the first one's conntrack entry lives (two minutes once answered).
-    /// Runs and retry rounds that reuse a block of ports in another order
-    /// would hit that for whole rows of cells; random ports make it rare
-    /// and independent, so a retry clears it.
+    /// sequence: when the catch-all took every port on one port, two UDP
+    /// probes from one source port to two ports of one host shared the
+    /// redirected answer's five-tuple, and the second was dropped while the
+    /// first one's conntrack entry lived. The catch-all's range of ports
+    /// now keeps such tuples apart; random ports still keep any clash that
+    /// is left rare and independent, so a retry clears it.
     pub fn source_port(&self) -> u16 {
         let (lo, hi) = (*PROBE_PORTS.start() as u32, *PROBE_PORTS.end() as u32);
         let n = getrandom::u32()

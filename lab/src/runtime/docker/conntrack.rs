@@ -187,7 +187,9 @@ pub struct HostFootprint {
     host: NetnsCounters,
     softnet: std::fs::File,
     source: NetnsCounters,
-    paths: std::collections::HashMap<usize, Vec<NetnsCounters>>,
+    /// Each node's counters once, and the nodes on each target's path.
+    nodes: Vec<NetnsCounters>,
+    paths: std::collections::HashMap<usize, Vec<usize>>,
     /// `nf_conntrack_count` of the machine's namespace, opened there: a
     /// file of `/proc/sys/net` belongs to the namespace it was opened in.
     count: std::fs::File,
@@ -200,15 +202,24 @@ impl HostFootprint {
     /// of the nodes on its path) name the lab's namespaces.
     pub fn open(source: u32, paths: Vec<(usize, Vec<u32>)>) -> io::Result<HostFootprint> {
         let counters = |pid: u32| NetnsCounters::open(&pid.to_string());
-        let paths = paths
-            .into_iter()
-            .map(|(id, pids)| {
-                Ok((
-                    id,
-                    pids.into_iter().map(counters).collect::<io::Result<_>>()?,
-                ))
-            })
-            .collect::<io::Result<_>>()?;
+        let mut nodes = Vec::new();
+        let mut index: std::collections::HashMap<u32, usize> = Default::default();
+        let mut by_target = std::collections::HashMap::new();
+        for (id, pids) in paths {
+            let mut path = Vec::new();
+            for pid in pids {
+                let i = match index.get(&pid) {
+                    Some(&i) => i,
+                    None => {
+                        nodes.push(counters(pid)?);
+                        index.insert(pid, nodes.len() - 1);
+                        nodes.len() - 1
+                    }
+                };
+                path.push(i);
+            }
+            by_target.insert(id, path);
+        }
         let max = std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_max")?
             .trim()
             .parse()
@@ -218,7 +229,8 @@ impl HostFootprint {
             host: NetnsCounters::open("thread-self")?,
             softnet: std::fs::File::open("/proc/net/softnet_stat")?,
             source: counters(source)?,
-            paths,
+            nodes,
+            paths: by_target,
             count: std::fs::File::open("/proc/sys/net/netfilter/nf_conntrack_count")?,
             max,
         })
@@ -258,7 +270,7 @@ impl crate::scan::engine::Footprint for HostFootprint {
         let mut sum = backlog_drops(&self.softnet).ok()?;
         for c in std::iter::once(&self.host)
             .chain(std::iter::once(&self.source))
-            .chain(path)
+            .chain(path.iter().map(|&i| &self.nodes[i]))
         {
             sum += c.losses().ok()?;
         }
