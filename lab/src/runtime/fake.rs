@@ -358,6 +358,10 @@ impl LabBackend for FakeBackend {
                 let l = &s.labs[&lab];
                 Ok(ok(ip_json(&l.scenario, name, l.nodes[name].lost_routes)))
             }
+            ("nft", ["list", "tables"]) => {
+                // `up` loads seglab's scan table into every node.
+                Ok(ok("table inet filter\ntable inet seglab_scan\n"))
+            }
             ("ip", _) => Ok(ok("")),
             _ => panic!("the fake does not know `{program} {args:?}`"),
         }

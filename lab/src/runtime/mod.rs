@@ -21,6 +21,8 @@ pub mod fake;
 mod fake_tests;
 #[cfg(test)]
 mod isolate_tests;
+#[cfg(test)]
+mod scan_tests;
 
 use crate::error::Result;
 use crate::netns::NetnsError;
