@@ -81,7 +81,9 @@ pub struct ScanTarget {
     pub id: usize,
     pub dst: Ipv4Addr,
     pub proto: Proto,
-    pub ports: PortSet,
+    /// Shared by every target of a scan (a bitmap of 8 KiB each would
+    /// grow with the lab).
+    pub ports: std::sync::Arc<PortSet>,
     /// Whose identity a UDP answer must carry: the lab and the host.
     pub lab: String,
     pub host: String,

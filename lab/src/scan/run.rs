@@ -174,6 +174,7 @@ async fn scan_pairs<B: LabBackend>(
     let mut judged: BTreeMap<usize, PairScan> = BTreeMap::new();
     let mut jobs: BTreeMap<&str, (&NodeRef, ScanJob)> = BTreeMap::new();
     let mut crossed: BTreeSet<&str> = BTreeSet::new();
+    let ports = std::sync::Arc::new(req.ports.clone());
     for (src, dst) in pairs {
         for &proto in &req.protos {
             let id = planned.len();
@@ -225,7 +226,7 @@ async fn scan_pairs<B: LabBackend>(
                     id,
                     dst: d.address,
                     proto,
-                    ports: req.ports.clone(),
+                    ports: std::sync::Arc::clone(&ports),
                     lab: info.name.clone(),
                     host: dst.clone(),
                     path,
