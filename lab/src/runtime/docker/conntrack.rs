@@ -11,8 +11,9 @@
 //! timeouts; instead, after each target, it deletes the entries its probes
 //! made, and only those (their exact tuples: the lab's source and
 //! destination addresses, the scan source port of each port), over
-//! ctnetlink. Before a target, [`wait_for_room`] holds the scan while the
-//! table is more than half full (another scan, or anything else).
+//! ctnetlink. Before a target, the scan waits (10 s at most) while the
+//! target's 65,535 entries would fill the table beyond three quarters
+//! (another scan, or anything else, holds that many).
 
 use super::losses::{backlog_drops, NetnsCounters};
 use crate::node_contract::Proto;
@@ -244,14 +245,20 @@ impl HostFootprint {
     }
 }
 
-/// How long a target waits for room in the machine's table at most.
-const PATIENCE: Duration = Duration::from_secs(30);
+/// How long a target waits for room in the machine's table at most: the
+/// entries of others (an nmap run leaves an unanswered SYN for two
+/// minutes) go in their own time, and a scan must end.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Entries a target adds at most while it runs (one per port).
+const TARGET_ENTRIES: u64 = 65_535;
 
 impl crate::scan::engine::Footprint for HostFootprint {
     fn before(&mut self) {
         let until = Instant::now() + PATIENCE;
         while let Some(count) = self.entries() {
-            if count <= self.max / 2 {
+            // Room for this target with a quarter of the table to spare.
+            if count + TARGET_ENTRIES <= self.max / 4 * 3 {
                 return;
             }
             if Instant::now() >= until {
