@@ -23,6 +23,8 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Probes sent between two looks at the answers: small enough that the
@@ -89,7 +91,20 @@ pub async fn scan_from(
 ) -> Result<Vec<TargetScan>, NetnsError> {
     let _source = window.source_permit().await;
     let _sockets = window.probe_permits(descriptors(&job)).await;
-    let result = netns::run_in(pid, move || scan_here(&job, footprint.as_mut())).await?;
+    // Dropped (the run interrupted, Ctrl-C), this future stops the
+    // scanner threads within a batch (they are no tokio tasks) and waits
+    // until the target in flight has cleared its footprint.
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let stop = Stop {
+        flag: Arc::default(),
+        finished,
+    };
+    let flag = stop.flag.clone();
+    let result = netns::run_in(pid, move || {
+        let _done = done;
+        scan_here(&job, footprint.as_mut(), &flag)
+    })
+    .await?;
     result.map_err(|source| NetnsError::Io {
         pid,
         context: "cannot scan".to_string(),
@@ -97,27 +112,57 @@ pub async fn scan_from(
     })
 }
 
-/// Runs `job` from the current network namespace.
+/// Set when the future that waits for the scanner is dropped.
+struct Stop {
+    flag: Arc<AtomicBool>,
+    /// Disconnected once the scanner's thread is done.
+    finished: std::sync::mpsc::Receiver<()>,
+}
+
+/// How long an interrupted scan waits for its scanner to clear the
+/// machine's conntrack entries of the target in flight (a batch and the
+/// deletions: milliseconds).
+const STOP_WAIT: Duration = Duration::from_secs(2);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.flag.store(true, Ordering::Relaxed);
+        // Blocks the runtime's thread briefly, and only when a scan is
+        // interrupted: the process is about to exit, and must not leave
+        // 65,535 entries in the machine's table behind.
+        let _ = self.finished.recv_timeout(STOP_WAIT);
+    }
+}
+
+/// Runs `job` from the current network namespace, until `stop` is set
+/// (the ports not told by then are `error`).
 ///
 /// Two scanners share each target, one the even ports and one the odd
 /// (each with the scan source ports of its own parity, since port `p`
 /// leaves from `61000 + p % 2048`), on two threads: a probe's whole path
 /// through the lab's namespaces runs in the kernel on the CPU that sent
 /// it, so one thread would leave the machine's other CPU idle.
-pub fn scan_here(job: &ScanJob, footprint: &mut dyn Footprint) -> io::Result<Vec<TargetScan>> {
+pub fn scan_here(
+    job: &ScanJob,
+    footprint: &mut dyn Footprint,
+    stop: &AtomicBool,
+) -> io::Result<Vec<TargetScan>> {
     let mut even = Scanner::open(job, 0)?;
     let mut odd = Scanner::open(job, 1)?;
     let mut out = Vec::new();
     let shared = std::sync::Mutex::new(footprint);
     let lock = || shared.lock().expect("no scanner panics");
     for t in &job.targets {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
         lock().before();
         let start = Instant::now();
         // The second thread is made by this one, inside the source's
         // namespace, and so is in it too.
         let (a, b) = std::thread::scope(|s| {
-            let odd_half = s.spawn(|| odd.scan(t, &shared));
-            let a = even.scan(t, &shared);
+            let odd_half = s.spawn(|| odd.scan(t, &shared, stop));
+            let a = even.scan(t, &shared, stop);
             (a, odd_half.join().expect("a scanner never panics"))
         });
         lock().after(job.src, t);
@@ -308,6 +353,7 @@ impl Scanner {
         &mut self,
         t: &ScanTarget,
         footprint: &std::sync::Mutex<&mut dyn Footprint>,
+        stop: &AtomicBool,
     ) -> TargetScan {
         let losses = |t: &ScanTarget| footprint.lock().expect("no scanner panics").losses(t);
         let start = Instant::now();
@@ -331,11 +377,22 @@ impl Scanner {
             let before = board.answered;
             let lost_before = losses(t);
             for batch in pending.chunks(BATCH) {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 for &port in batch {
                     packets += 1;
                     self.send(t, port, &mut board);
                 }
                 self.drain(t, &mut board, Instant::now());
+            }
+            if stop.load(Ordering::Relaxed) {
+                let why = board.detail("the scan was stopped".to_string());
+                pending.retain(|&p| board.silent(p));
+                for &p in &pending {
+                    board.answer(p, Cell::Error(why));
+                }
+                break;
             }
             let quiet = self.settle(t, &mut board);
             let found = board.answered - before;
