@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of `seglab up`, `seglab down` and `seglab verify` (`make bench`).
+"""Benchmark of `seglab up`, `seglab down`, `seglab verify` and `seglab scan` (`make bench`).
 
 What it measures (wall clock of the commands, medians over --runs runs, with
 min and max; never a pass/fail timing test: the targets are printed beside the
@@ -37,15 +37,33 @@ network (moby/moby#42119) and one `docker network rm`.
    and `seglab down`, beside the parallel docker CLI baseline built from the
    seglab lab's own containers and networks as Docker reports them (same
    subnets, addresses, options; seglab's lab is down while it runs).
+5. The leak scan beside nmap (tests/bench_scan.py), --scan-runs times after
+   one warm-up, on two scenario-3 labs: `bench-scan-open` (allow-all.nft on
+   both gateways) and `bench-scan-filtered` (the shipped rule sets), pair
+   ams -> agent-1 (two gateways apart):
+   - `seglab scan LAB --from ams --to agent-1 --proto tcp|udp --format json`:
+     the process's wall clock, the pair's elapsed_ms and rounds, the ports
+     found open (expected: 65,535 and 0);
+   - nmap, TCP only (a UDP scan of 65,535 ports takes it hours), from the
+     same source's namespace: `seglab exec LAB ams -- nmap -n -Pn -sS -p-
+     -T5 --min-rate 50000 -oG - ADDR`: wall clock and ports found open;
+     skipped, saying why, when nmap is not installed.
+   The machine's conntrack count is printed before and after: seglab deletes
+   its probes' entries, nmap leaves its own, so nmap's filtered-lab runs come
+   last and every nmap run waits for the table to hold fewer than 65,536
+   entries (every seglab run for it to be at most half full). No sysctl is
+   changed.
 
 Everything it creates is removed whatever happens (try/finally, also on
 Ctrl-C and SIGTERM), and at the end it checks that no container or network
 labelled io.seglab.lab=bench* is left.
 
 Only the lab containers are ever configured; the benchmark itself sends no
-traffic (verify probes only the lab's own hosts).
+traffic (verify probes only the lab's own hosts; the scans, seglab's and
+nmap's, run from a lab host's namespace to another lab host).
 
-Usage: python3 tests/bench.py --seglab target/.../release/seglab [--runs 5]
+Usage: python3 tests/bench.py --seglab target/.../release/seglab [--runs 5] [--scan-runs 5]
+(--no-updown, --no-cli, --no-verify, --no-scale, --no-scan skip sections)
 """
 
 import argparse
@@ -60,6 +78,9 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+
+from bench_scan import ScanBench, report_lines as scan_report_lines
+from benchlib import BenchError, fmt_ms, fmt_s, log, run, seglab_env, stats, table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPOSE_DIR = os.path.join(HERE, "compose")
@@ -92,42 +113,6 @@ EXPLAIN_CELLS = [
 ]
 SCALE_UP_RATIO = 1.0  # seglab up <= 1.0x the parallel docker CLI baseline
 SCALE_VERIFY_S = 2.0
-
-
-class BenchError(Exception):
-    pass
-
-
-def log(msg):
-    print(msg, flush=True)
-
-
-# --------------------------------------------------------------------------
-# Running commands
-
-
-def run(cmd, check=True, env=None, timeout=300):
-    """Runs `cmd`, returns (seconds, CompletedProcess)."""
-    t0 = time.perf_counter()
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True, env=env, timeout=timeout)
-    except FileNotFoundError as e:
-        raise BenchError(f"cannot run {cmd[0]}: {e}") from e
-    except subprocess.TimeoutExpired as e:
-        raise BenchError(f"{' '.join(cmd)} did not finish in {timeout} s") from e
-    dt = time.perf_counter() - t0
-    if check and p.returncode != 0:
-        raise BenchError(
-            f"`{' '.join(cmd)}` failed (exit {p.returncode}):\n"
-            f"{(p.stderr or '').strip()[-3000:]}\n{(p.stdout or '').strip()[-1000:]}")
-    return dt, p
-
-
-def seglab_env():
-    env = dict(os.environ)
-    env.pop("RUST_LOG", None)  # logging would slow seglab down
-    return env
 
 
 def docker_json(args):
@@ -554,42 +539,6 @@ class SeglabCliBaseline(CliBaseline):
             self.ctr_specs.append(self.container_spec(c, node, net_seg))
         self.subnets = {seg: spec[spec.index("--subnet") + 1] for seg, spec in self.net_specs}
         self.made = False
-
-
-# --------------------------------------------------------------------------
-# Statistics and the report
-
-
-def stats(xs):
-    if not xs:
-        return None
-    return (statistics.median(xs), min(xs), max(xs))
-
-
-def fmt_s(st):
-    if st is None:
-        return "-"
-    med, lo, hi = st
-    return f"{med:6.2f} [{lo:.2f}-{hi:.2f}]"
-
-
-def fmt_ms(st):
-    if st is None:
-        return "-"
-    med, lo, hi = st
-    return f"{med:.0f} ms [{lo:.0f}-{hi:.0f}]"
-
-
-def table(rows, header):
-    widths = [max(len(str(r[i])) for r in [x for x in rows if x] + [header]) for i in range(len(header))]
-    line = "  ".join("-" * w for w in widths)
-    out = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths)), line]
-    for r in rows:
-        if r is None:
-            out.append(line)
-        else:
-            out.append("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
-    return "\n".join(out)
 
 
 # --------------------------------------------------------------------------
@@ -1077,23 +1026,25 @@ class Bench:
                 out.append(f"  note: without tracing, a matrix with dropped probes takes at least the probe "
                            f"timeout, so answered/wall cannot exceed {n['answered']:.0f}/"
                            f"{PROBE_TIMEOUT_MS / 1000:g} s = {ceiling:.0f}/s there")
-        out += ["", "baselines:",
-                "  compose+cfg: `docker-compose -f tests/compose/SCENARIO.yml up -d`, then from the host, one "
-                "command at a time: one `docker inspect` for the PIDs, `nsenter -t PID -n ip route "
-                "flush exact 0.0.0.0/0` (gateways) and `ip route replace DEST via GW` per route, "
-                "`nsenter -t PID -n nft -f FILE` per node; down: `docker-compose down`",
-                "  docker CLI ∥: all `docker network create` at once, then per container at once "
-                "`docker create` + `docker network connect` + `docker start`; the same routes and "
-                "rules; down: a `docker rm -f` per round of containers sharing no network (moby#42119), one `docker network rm`",
-                "  routes and nft rules: those of a real seglab lab of the scenario (`seglab exec LAB NODE -- "
-                "ip route` / `nft list ruleset`, Docker's DNS tables left out): the scenario's gateway .nft "
-                "files with seglab's defines expanded, plus seglab's host catch-all table; subnets moved "
-                "to the baseline's 198.19.x",
-                "  the baselines' hosts run the agent with an empty service list, and neither baseline "
-                "waits for the agents' ready line (seglab up does)",
-                "  scale lab: the docker CLI baseline copies seglab's own networks and containers as Docker "
-                "reports them (same subnets, addresses, options and agent configuration), routes and rules "
-                "as above"]
+        out += scan_report_lines(self.results, self.args.scan_runs, verdicts)
+        if rows or sc:
+            out += ["", "baselines:",
+                    "  compose+cfg: `docker-compose -f tests/compose/SCENARIO.yml up -d`, then from the host, one "
+                    "command at a time: one `docker inspect` for the PIDs, `nsenter -t PID -n ip route "
+                    "flush exact 0.0.0.0/0` (gateways) and `ip route replace DEST via GW` per route, "
+                    "`nsenter -t PID -n nft -f FILE` per node; down: `docker-compose down`",
+                    "  docker CLI ∥: all `docker network create` at once, then per container at once "
+                    "`docker create` + `docker network connect` + `docker start`; the same routes and "
+                    "rules; down: a `docker rm -f` per round of containers sharing no network (moby#42119), one `docker network rm`",
+                    "  routes and nft rules: those of a real seglab lab of the scenario (`seglab exec LAB NODE -- "
+                    "ip route` / `nft list ruleset`, Docker's DNS tables left out): the scenario's gateway .nft "
+                    "files with seglab's defines expanded, plus seglab's host catch-all table; subnets moved "
+                    "to the baseline's 198.19.x",
+                    "  the baselines' hosts run the agent with an empty service list, and neither baseline "
+                    "waits for the agents' ready line (seglab up does)",
+                    "  scale lab: the docker CLI baseline copies seglab's own networks and containers as Docker "
+                    "reports them (same subnets, addresses, options and agent configuration), routes and rules "
+                    "as above"]
         if self.notes:
             out += ["", "notes:"] + [f"  {n}" for n in self.notes]
         if self.errors:
@@ -1118,11 +1069,18 @@ def main():
     ap.add_argument("--scale", default=SCALE_SCENARIO, help="the scale lab's scenario (default: scale-56)")
     ap.add_argument("--scale-runs", type=int, default=3, help="repetitions for the scale lab (default 3)")
     ap.add_argument("--no-scale", action="store_true", help="skip the scale lab")
+    ap.add_argument("--no-updown", action="store_true",
+                    help="skip the up/down benchmark of scenario-2 and scenario-4 and its baselines")
+    ap.add_argument("--no-scan", action="store_true", help="skip the scan benchmark (seglab scan beside nmap)")
+    ap.add_argument("--scan-runs", type=int, default=5,
+                    help="repetitions of each scan, seglab's and nmap's (default 5)")
     ap.add_argument("--keep-files", action="store_true",
                     help="keep the baselines' generated route/rule files")
     args = ap.parse_args()
-    if min(args.runs, args.scale_runs, args.verify_runs, args.explain_runs) < 1:
-        ap.error("--runs, --scale-runs, --verify-runs and --explain-runs must be at least 1")
+    if min(args.runs, args.scale_runs, args.verify_runs, args.explain_runs, args.scan_runs) < 1:
+        ap.error("--runs, --scale-runs, --verify-runs, --explain-runs and --scan-runs must be at least 1")
+    if args.no_updown:
+        args.scenarios = []
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -1138,6 +1096,8 @@ def main():
             bench.bench_verify()
         if not args.no_scale:
             bench.bench_scale()
+        if not args.no_scan:
+            ScanBench(bench).run()
     except BenchError as e:
         log(f"\nbench: error: {e}")
         status = 1
