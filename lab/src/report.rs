@@ -195,6 +195,12 @@ fn table(reports: &[Report]) -> String {
 }
 
 fn json(reports: &[Report]) -> String {
+    one_or_many(reports)
+}
+
+/// JSON of reports: one report is one object, several are an array
+/// (`verify`'s and `scan`'s alike).
+pub(crate) fn one_or_many<T: serde::Serialize>(reports: &[T]) -> String {
     if let [one] = reports {
         serde_json::to_string_pretty(one).expect("a report serializes")
     } else {

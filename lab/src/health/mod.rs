@@ -84,6 +84,24 @@ impl LabHealth {
         (!broken.is_empty()).then(|| broken.join("; "))
     }
 
+    /// Why probes from `src` to `dst` cannot be judged on the network, if
+    /// they cannot: an end host that is not running (`host-down`), or a
+    /// broken node on the path (`path-down`), with the reason.
+    pub fn unjudgeable(
+        &self,
+        sc: &Scenario,
+        src: &str,
+        dst: &str,
+    ) -> Option<(crate::probe::Observed, String)> {
+        for h in [src, dst] {
+            if let Some(n) = self.node(h).filter(|n| !n.running()) {
+                return Some((crate::probe::Observed::HostDown, n.describe()));
+            }
+        }
+        self.path_problem(sc, src, dst)
+            .map(|why| (crate::probe::Observed::PathDown, why))
+    }
+
     /// Nodes that were restarted between `earlier` and this check: they are
     /// reached another way (their PID changed). A PID is only reused once
     /// its process is gone, so the namespace seglab entered between two

@@ -9,41 +9,17 @@
 
 use super::{JudgedSpan, PairScan, PortSet, ScanSummary, SeenSpan, TargetScan};
 use crate::node_contract::Proto;
-use crate::plan::{cell, Cell, Expected};
+use crate::plan::{cell, Cell};
 use crate::ports::PortKey;
 use crate::probe::Observed;
-use crate::scenario::{BlockStyle, Flow, Host, Scenario};
+use crate::scenario::{Flow, Host, Scenario};
 use crate::verify::Verdict;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-/// The verdict of one port, as [`crate::verify::judge`] gives it for a
-/// probe: `stranger` stands for an answer from someone other than the
-/// destination.
-pub fn verdict(
-    expected: Expected,
-    observed: Observed,
-    stranger: bool,
-    block: Option<BlockStyle>,
-) -> Verdict {
-    match (expected, observed) {
-        (_, Observed::HostDown) => Verdict::HostDown,
-        (_, Observed::PathDown) => Verdict::PathDown,
-        (_, Observed::Error) => Verdict::Error,
-        (Expected::Open, Observed::Open) if stranger => Verdict::Misrouted,
-        (Expected::Open, Observed::Open) => Verdict::Pass,
-        (Expected::Open, Observed::Blocked | Observed::Rejected) => Verdict::Missing,
-        (Expected::Blocked, Observed::Open) => Verdict::Leak,
-        (Expected::Blocked, Observed::Blocked) => match block {
-            Some(BlockStyle::Reject) => Verdict::WrongBlock,
-            _ => Verdict::Pass,
-        },
-        (Expected::Blocked, Observed::Rejected) => match block {
-            Some(BlockStyle::Drop) => Verdict::WrongBlock,
-            _ => Verdict::Pass,
-        },
-    }
-}
+/// The verdict of one port: `verify`'s, with `stranger` for an answer
+/// from someone other than the destination.
+pub use crate::verify::verdict;
 
 /// The plan of one pair and protocol: the ports whose expectation is their
 /// own, and the expectation every other port shares.

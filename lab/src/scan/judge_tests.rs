@@ -1,6 +1,8 @@
 use super::*;
 use crate::node_contract::Proto::{Tcp, Udp};
 use crate::plan::flows_in;
+use crate::plan::Expected;
+use crate::scenario::BlockStyle;
 
 fn scenario() -> Scenario {
     crate::scenario::load("scenario-3").unwrap()

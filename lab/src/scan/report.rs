@@ -289,11 +289,7 @@ fn table(reports: &[ScanReport]) -> String {
 }
 
 fn json(reports: &[ScanReport]) -> String {
-    if let [one] = reports {
-        serde_json::to_string_pretty(one).expect("a report serializes")
-    } else {
-        serde_json::to_string_pretty(reports).expect("reports serialize")
-    }
+    crate::report::one_or_many(reports)
 }
 
 /// JUnit: a suite per scenario and phase, a case per host pair and

@@ -13,7 +13,6 @@ use crate::node_contract::Proto;
 use crate::plan::flows_in;
 use crate::probe::{Observed, Window};
 use crate::runtime::{LabBackend, LabInfo, NodeRef};
-use crate::scenario::Scenario;
 use crate::verify::phases::{close_on, open_phase, start, Start};
 use futures_util::StreamExt;
 use std::collections::{BTreeMap, BTreeSet};
@@ -94,23 +93,6 @@ pub async fn scan_lab<B: LabBackend>(
     Ok(report)
 }
 
-/// Why a pair cannot be judged on the network, if it cannot.
-fn unjudgeable(
-    health: &LabHealth,
-    sc: &Scenario,
-    src: &str,
-    dst: &str,
-) -> Option<(Observed, String)> {
-    for h in [src, dst] {
-        if let Some(n) = health.node(h).filter(|n| !n.running()) {
-            return Some((Observed::HostDown, n.describe()));
-        }
-    }
-    health
-        .path_problem(sc, src, dst)
-        .map(|why| (Observed::PathDown, why))
-}
-
 /// Makes sure every node that the scan's packets cross has seglab's scan
 /// table (labs made before it existed lack it; `up` loads it).
 async fn ensure_scan_tables<B: LabBackend>(b: &B, nodes: &[&NodeRef]) -> Result<()> {
@@ -188,7 +170,7 @@ async fn scan_pairs<B: LabBackend>(
             });
             let (s, d) = (host(src), host(dst));
             let node = info.node(src).and_then(|n| n.node.as_ref());
-            let problem = unjudgeable(&before, sc, src, dst).or_else(|| {
+            let problem = before.unjudgeable(sc, src, dst).or_else(|| {
                 node.is_none()
                     .then(|| (Observed::HostDown, format!("{src} is not running")))
             });
@@ -277,7 +259,7 @@ async fn scan_pairs<B: LabBackend>(
         for scanned in r? {
             let p = &planned[scanned.id];
             let (s, d) = (host(&p.src), host(&p.dst));
-            let pair = match unjudgeable(&after, sc, &p.src, &p.dst) {
+            let pair = match after.unjudgeable(sc, &p.src, &p.dst) {
                 Some((observed, why)) => unjudged(
                     sc,
                     &flows,

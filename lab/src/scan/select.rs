@@ -7,108 +7,52 @@
 
 use crate::scenario::topology::host_path;
 use crate::scenario::{Host, Scenario};
-use std::fmt;
 
-/// Which hosts one end of a scan takes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selector {
-    Any,
-    Host(String),
-    Role(String),
-    Segment(String),
-}
+/// Which hosts one end of a scan takes: the scenario's own selectors
+/// (`any`, `role:R`, `segment:S`, a host name or `host:NAME`).
+pub use crate::scenario::Selector;
 
-impl fmt::Display for Selector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Selector::Any => f.write_str("any"),
-            Selector::Host(h) => f.write_str(h),
-            Selector::Role(r) => write!(f, "role:{r}"),
-            Selector::Segment(s) => write!(f, "segment:{s}"),
-        }
+/// A selector as the user wrote it: a host by its bare name.
+fn said(sel: &Selector) -> String {
+    match sel {
+        Selector::Host(h) => h.clone(),
+        other => other.to_string(),
     }
 }
 
-impl std::str::FromStr for Selector {
-    type Err = String;
-
-    /// `any`, `role:R`, `segment:S`, or a host name (`host:NAME` too, as a
-    /// scenario's flows write it).
-    fn from_str(s: &str) -> Result<Selector, String> {
-        let s = s.trim();
-        let named = |kind: &str, name: &str| {
-            if name.is_empty() {
-                Err(format!("`{s}` names no {kind}"))
-            } else {
-                Ok(name.to_string())
-            }
-        };
-        if s.is_empty() {
-            return Err(
-                "an empty selector names nothing (expected any, role:R, segment:S or a host name)"
-                    .into(),
-            );
+/// A selector naming a host, role or segment the scenario lacks.
+fn check(sel: &Selector, sc: &Scenario) -> Result<(), SelectError> {
+    let unknown = |what: &'static str, name: &str, known: Vec<&str>| {
+        let mut known: Vec<&str> = known;
+        known.dedup();
+        Err(SelectError::Unknown {
+            what,
+            name: name.to_string(),
+            known: known.join(", "),
+        })
+    };
+    match sel {
+        Selector::Any => Ok(()),
+        Selector::Host(h) if sc.host(h).is_none() => unknown(
+            "host",
+            h,
+            sc.hosts.iter().map(|h| h.name.as_str()).collect(),
+        ),
+        Selector::Role(r) if !sc.hosts.iter().any(|h| &h.role == r) => {
+            let mut roles: Vec<&str> = sc.hosts.iter().map(|h| h.role.as_str()).collect();
+            roles.sort_unstable();
+            unknown("role", r, roles)
         }
-        if s == "any" {
-            return Ok(Selector::Any);
-        }
-        if let Some(r) = s.strip_prefix("role:") {
-            return named("role", r).map(Selector::Role);
-        }
-        if let Some(g) = s.strip_prefix("segment:") {
-            return named("segment", g).map(Selector::Segment);
-        }
-        if let Some(h) = s.strip_prefix("host:") {
-            return named("host", h).map(Selector::Host);
-        }
-        Ok(Selector::Host(s.to_string()))
-    }
-}
-
-impl Selector {
-    pub fn matches(&self, host: &Host) -> bool {
-        match self {
-            Selector::Any => true,
-            Selector::Host(h) => &host.name == h,
-            Selector::Role(r) => &host.role == r,
-            Selector::Segment(s) => &host.segment == s,
-        }
-    }
-
-    /// A selector naming a host, role or segment the scenario lacks.
-    fn check(&self, sc: &Scenario) -> Result<(), SelectError> {
-        let unknown = |what: &'static str, name: &str, known: Vec<&str>| {
-            let mut known: Vec<&str> = known;
-            known.dedup();
-            Err(SelectError::Unknown {
-                what,
-                name: name.to_string(),
-                known: known.join(", "),
-            })
-        };
-        match self {
-            Selector::Any => Ok(()),
-            Selector::Host(h) if sc.host(h).is_none() => unknown(
-                "host",
-                h,
-                sc.hosts.iter().map(|h| h.name.as_str()).collect(),
-            ),
-            Selector::Role(r) if !sc.hosts.iter().any(|h| &h.role == r) => {
-                let mut roles: Vec<&str> = sc.hosts.iter().map(|h| h.role.as_str()).collect();
-                roles.sort_unstable();
-                unknown("role", r, roles)
-            }
-            Selector::Segment(s) if !sc.hosts.iter().any(|h| &h.segment == s) => unknown(
-                "segment",
-                s,
-                sc.segments
-                    .iter()
-                    .filter(|g| sc.hosts.iter().any(|h| h.segment == g.name))
-                    .map(|g| g.name.as_str())
-                    .collect(),
-            ),
-            _ => Ok(()),
-        }
+        Selector::Segment(s) if !sc.hosts.iter().any(|h| &h.segment == s) => unknown(
+            "segment",
+            s,
+            sc.segments
+                .iter()
+                .filter(|g| sc.hosts.iter().any(|h| h.segment == g.name))
+                .map(|g| g.name.as_str())
+                .collect(),
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -123,7 +67,9 @@ pub enum SelectError {
         known: String,
     },
     #[error(
-        "--from {from} --to {to} selects no host pair that a gateway or host firewall separates"
+        "--from {} --to {} selects no host pair that a gateway or host firewall separates",
+        said(from),
+        said(to)
     )]
     Empty { from: Selector, to: Selector },
 }
@@ -141,8 +87,8 @@ pub fn select_pairs(
     from: &Selector,
     to: &Selector,
 ) -> Result<Vec<(String, String)>, SelectError> {
-    from.check(sc)?;
-    to.check(sc)?;
+    check(from, sc)?;
+    check(to, sc)?;
     let mut pairs = Vec::new();
     for src in sc.hosts.iter().filter(|h| from.matches(h)) {
         for dst in sc.hosts.iter().filter(|h| to.matches(h)) {

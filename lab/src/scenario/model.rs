@@ -36,6 +36,13 @@ impl TryFrom<String> for Selector {
     }
 }
 
+impl std::str::FromStr for Selector {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Selector::parse(s)
+    }
+}
+
 impl From<Selector> for String {
     fn from(s: Selector) -> String {
         s.to_string()

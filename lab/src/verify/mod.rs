@@ -137,14 +137,25 @@ pub fn judge(
     who: &ExpectedResponder,
     block: Option<BlockStyle>,
 ) -> Verdict {
+    let stranger = !responder.is_some_and(|id| who.matches(id));
+    verdict(expected, observed, stranger, block)
+}
+
+/// The verdict of one observation (pure), where `stranger` says that an
+/// answer came from someone other than the expected host and service (for
+/// a scan's port: another host's identity). Shared by `verify` and `scan`.
+pub fn verdict(
+    expected: Expected,
+    observed: Observed,
+    stranger: bool,
+    block: Option<BlockStyle>,
+) -> Verdict {
     match (expected, observed) {
         (_, Observed::HostDown) => Verdict::HostDown,
         (_, Observed::PathDown) => Verdict::PathDown,
         (_, Observed::Error) => Verdict::Error,
-        (Expected::Open, Observed::Open) => match responder {
-            Some(id) if who.matches(id) => Verdict::Pass,
-            _ => Verdict::Misrouted,
-        },
+        (Expected::Open, Observed::Open) if stranger => Verdict::Misrouted,
+        (Expected::Open, Observed::Open) => Verdict::Pass,
         (Expected::Open, Observed::Blocked | Observed::Rejected) => Verdict::Missing,
         (Expected::Blocked, Observed::Open) => Verdict::Leak,
         (Expected::Blocked, Observed::Blocked) => match block {

@@ -5,7 +5,7 @@
 
 use super::VerifyOptions;
 use crate::error::{Error, Result};
-use crate::health::{self, LabHealth, NodeHealth};
+use crate::health::{self, LabHealth};
 use crate::node_contract::Identity;
 use crate::plan::{Cell, Plan};
 use crate::probe::{Observation, Observed, ProbeTarget, Window};
@@ -94,15 +94,9 @@ async fn start_tracing<B: LabBackend>(
 /// Why a cell cannot be judged on the network: an end host that is not
 /// running (`host-down`), or a broken node on its path (`path-down`).
 fn unjudgeable(health: &LabHealth, sc: &Scenario, c: &Cell, when: &str) -> Option<Seen> {
-    for h in [&c.src, &c.dst] {
-        if health.node(h).is_some_and(|n| !n.running()) {
-            let what = health.node(h).map(NodeHealth::describe).unwrap_or_default();
-            return Some(not_probed(Observed::HostDown, format!("{what}{when}")));
-        }
-    }
     health
-        .path_problem(sc, &c.src, &c.dst)
-        .map(|why| not_probed(Observed::PathDown, format!("{why}{when}")))
+        .unjudgeable(sc, &c.src, &c.dst)
+        .map(|(observed, why)| not_probed(observed, format!("{why}{when}")))
 }
 
 /// Probes the given cells (indices into `plan.cells`) once, all sources in
