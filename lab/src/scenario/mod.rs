@@ -9,7 +9,7 @@ mod resolve;
 pub mod topology;
 
 pub use model::*;
-pub use resolve::apply_param;
+pub use resolve::{apply_param, LOCAL_FLOWS};
 
 use crate::diag::Diagnostic;
 use std::path::{Path, PathBuf};

@@ -107,8 +107,12 @@ pub struct RawHostFirewall {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFlow {
-    /// Appendix A flow number.
+    /// Appendix A flow number, or a local flow of 9000-9999 (e.g. written
+    /// by `seglab observe --write-policy`), which names its own ports.
     pub flow: S<u64>,
+    /// Default: the catalog flow's title (`local flow N` for a local one).
+    #[serde(default)]
+    pub title: Option<String>,
     pub from: S<String>,
     pub to: S<String>,
     /// Default: every port of the catalog flow.

@@ -22,6 +22,7 @@ mod segments;
 mod selectors;
 
 pub use params::apply_param;
+pub use policy::LOCAL_FLOWS;
 
 use super::model::*;
 use super::raw::*;

@@ -6,6 +6,11 @@ use super::{at, parse_basis, Flow, Host, RawFlow};
 use crate::diag::Diagnostics;
 use crate::ports::{parse_port_spec, PortSpec};
 
+/// Flow numbers a scenario may use beside Appendix A's: flows of its own
+/// (such as the ones `seglab observe --write-policy` writes), which name
+/// their ports since no catalog entry gives them.
+pub const LOCAL_FLOWS: std::ops::RangeInclusive<u32> = 9000..=9999;
+
 /// The permitted flows, in file order; a flow with a bad selector is left
 /// out (its problems are reported).
 pub(super) fn resolve(
@@ -41,7 +46,19 @@ fn resolve_flow(d: &mut Diagnostics, refs: &Refs, f: &RawFlow, field: &str) -> O
     let basis = parse_basis(d, &f.basis, format!("{field}.basis"));
     let id = u32::try_from(f.flow.value).unwrap_or(u32::MAX);
     let cat = refs.catalog.flow(id);
-    if cat.is_none() {
+    let local = LOCAL_FLOWS.contains(&id);
+    if local && f.ports.is_none() {
+        d.push(
+            at(&f.flow),
+            format!("{field}.flow"),
+            format!(
+                "flow {id} is a local flow ({}-{}, not in Appendix A): it needs `ports`",
+                LOCAL_FLOWS.start(),
+                LOCAL_FLOWS.end()
+            ),
+        );
+    }
+    if cat.is_none() && !local {
         d.push(
             at(&f.flow),
             format!("{field}.flow"),
@@ -72,7 +89,11 @@ fn resolve_flow(d: &mut Diagnostics, refs: &Refs, f: &RawFlow, field: &str) -> O
     };
     Some(Flow {
         flow: id,
-        title: cat.map(|c| c.title.clone()).unwrap_or_default(),
+        title: f
+            .title
+            .clone()
+            .or_else(|| cat.map(|c| c.title.clone()))
+            .unwrap_or_else(|| format!("local flow {id}")),
         from: from?,
         to: to?,
         ports,
