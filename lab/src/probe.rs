@@ -86,7 +86,7 @@ pub struct ProbeTarget {
 }
 
 /// What a probe saw. See the module documentation.
-#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, Hash)]
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
 #[serde(rename_all = "kebab-case")]
 pub enum Observed {
     Open,

@@ -232,8 +232,9 @@ pub struct Report {
     /// an interrupted run, put back before this one).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// Each host's segment, for grouping in reports.
-    #[serde(skip)]
+    /// Each host's segment, for grouping in reports (and for `seglab
+    /// diff`, which reads reports back).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub segments: BTreeMap<String, String>,
 }
 

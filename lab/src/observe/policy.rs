@@ -1,0 +1,457 @@
+//! `seglab observe --write-policy`: a `policy:` section whose flows permit
+//! exactly what was observed open, as a starting point for a customer's
+//! lab that has no written policy. Pure.
+//!
+//! The plan decides some cells whatever the policy says: a host reaches
+//! the hosts of its own segment, and a destination's host firewall refuses
+//! what it does not allow. Only the other cells (a gateway between the
+//! hosts, and no host firewall refusing) are the policy's to decide; for
+//! them the written flows permit the open cells and nothing else. Cells
+//! the plan decides otherwise than observed are listed in the file's
+//! header comment, since no flow can express them.
+//!
+//! Grouping: for each port, the host pairs that opened are cut into
+//! rectangles (sources with the same set of destinations); rectangles of
+//! the same sources and destinations share one flow with all their ports.
+//! A set of hosts is named by `any`, by the roles and segments it holds
+//! whole, and by host names for the rest, so a flow never reaches a host
+//! it should not.
+
+use super::{Observation, ObservedCell};
+use crate::plan::{cell, Expected};
+use crate::ports::PortKey;
+use crate::probe::Observed;
+use crate::scenario::{Scenario, Selector, LOCAL_FLOWS};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+/// Notes said in the header at most; the rest are counted.
+const NOTES_SAID: usize = 20;
+/// Ports per line of a flow's port list.
+const PORTS_PER_LINE: usize = 10;
+
+/// One written flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFlow {
+    pub flow: u32,
+    pub from: Selector,
+    pub to: Selector,
+    pub ports: Vec<PortKey>,
+}
+
+/// The written policy: its flows, the cells no flow can express, and the
+/// YAML text.
+#[derive(Debug, Clone)]
+pub struct WrittenPolicy {
+    pub flows: Vec<WrittenFlow>,
+    /// `src -> dst proto/port: why`, for cells the plan decides otherwise
+    /// than observed.
+    pub inexpressible: Vec<String>,
+    /// Cells that could not be observed (host down, path down, error):
+    /// the policy does not permit them.
+    pub unobserved: usize,
+    pub yaml: String,
+}
+
+/// What the plan makes of a cell under no policy at all: `Some` when the
+/// plan decides it whatever the flows say (same segment, host firewall),
+/// `None` when the policy decides.
+fn fixed(sc: &Scenario, c: &ObservedCell) -> Option<(Expected, String)> {
+    let (src, dst) = (sc.host(&c.src)?, sc.host(&c.dst)?);
+    let none = cell(&[], src, dst, c.key());
+    match none.reason.as_str() {
+        "no flow" => None,
+        _ => Some((none.expected, none.reason)),
+    }
+}
+
+/// The policy that permits exactly what `obs` saw open (see the module
+/// documentation), for scenario `sc`.
+pub fn write_policy(sc: &Scenario, obs: &Observation) -> WrittenPolicy {
+    let mut inexpressible = Vec::new();
+    let mut unobserved = 0;
+    // Per port, the host pairs the policy must open.
+    let mut open: BTreeMap<PortKey, BTreeSet<(usize, usize)>> = BTreeMap::new();
+    let index = |name: &str| sc.hosts.iter().position(|h| h.name == name);
+    for c in &obs.cells {
+        let seen_open = match c.observed {
+            Observed::Open => true,
+            Observed::Blocked | Observed::Rejected => false,
+            _ => {
+                unobserved += 1;
+                continue;
+            }
+        };
+        let (Some(s), Some(d)) = (index(&c.src), index(&c.dst)) else {
+            inexpressible.push(format!(
+                "{} -> {} {}: a host the scenario does not have",
+                c.src,
+                c.dst,
+                c.key()
+            ));
+            continue;
+        };
+        match fixed(sc, c) {
+            Some((expected, why)) if (expected == Expected::Open) != seen_open => {
+                inexpressible.push(format!(
+                    "{} -> {} {}: {} but the plan says {} ({why})",
+                    c.src,
+                    c.dst,
+                    c.key(),
+                    c.observed,
+                    expected.as_str()
+                ));
+            }
+            Some(_) => {}
+            None if seen_open => {
+                open.entry(c.key()).or_default().insert((s, d));
+            }
+            None => {}
+        }
+    }
+    // Rectangles per port, then one flow per rectangle with all its ports.
+    let mut rects: BTreeMap<(BTreeSet<usize>, BTreeSet<usize>), Vec<PortKey>> = BTreeMap::new();
+    for (key, pairs) in &open {
+        let mut dsts_of: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for &(s, d) in pairs {
+            dsts_of.entry(s).or_default().insert(d);
+        }
+        let mut srcs_of: BTreeMap<BTreeSet<usize>, BTreeSet<usize>> = BTreeMap::new();
+        for (s, ds) in dsts_of {
+            srcs_of.entry(ds).or_default().insert(s);
+        }
+        for (ds, ss) in srcs_of {
+            rects.entry((ss, ds)).or_default().push(*key);
+        }
+    }
+    let mut flows = Vec::new();
+    let mut number = *LOCAL_FLOWS.start() + 1;
+    for ((srcs, dsts), ports) in rects {
+        for from in cover(sc, &srcs) {
+            for to in cover(sc, &dsts) {
+                flows.push(WrittenFlow {
+                    flow: number,
+                    from: from.clone(),
+                    to,
+                    ports: ports.clone(),
+                });
+                number += 1;
+            }
+        }
+    }
+    let yaml = yaml(sc, obs, &flows, &inexpressible, unobserved);
+    WrittenPolicy {
+        flows,
+        inexpressible,
+        unobserved,
+        yaml,
+    }
+}
+
+/// Selectors that together match exactly the hosts `set` (indices into
+/// `sc.hosts`): `any` for every host, else the roles and segments held
+/// whole (the one covering most first, roles before segments on a tie:
+/// the scenarios' own policies speak of roles), then single hosts.
+fn cover(sc: &Scenario, set: &BTreeSet<usize>) -> Vec<Selector> {
+    if set.len() == sc.hosts.len() {
+        return vec![Selector::Any];
+    }
+    let mut left = set.clone();
+    let mut out = Vec::new();
+    let mut groups: Vec<(Selector, BTreeSet<usize>)> = Vec::new();
+    for h in &sc.hosts {
+        for sel in [
+            Selector::Role(h.role.clone()),
+            Selector::Segment(h.segment.clone()),
+        ] {
+            if !groups.iter().any(|(s, _)| *s == sel) {
+                let members = (0..sc.hosts.len())
+                    .filter(|&i| sel.matches(&sc.hosts[i]))
+                    .collect();
+                groups.push((sel, members));
+            }
+        }
+    }
+    loop {
+        let best = groups
+            .iter()
+            .filter(|(_, m)| !m.is_empty() && m.is_subset(&left))
+            .max_by_key(|(s, m)| (m.len(), matches!(s, Selector::Role(_))));
+        let Some((sel, members)) = best else { break };
+        out.push(sel.clone());
+        left.retain(|i| !members.contains(i));
+    }
+    out.extend(
+        left.into_iter()
+            .map(|i| Selector::Host(sc.hosts[i].name.clone())),
+    );
+    out
+}
+
+/// A string YAML reads back as written (JSON's double quotes are YAML's).
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serializes")
+}
+
+fn yaml(
+    sc: &Scenario,
+    obs: &Observation,
+    flows: &[WrittenFlow],
+    inexpressible: &[String],
+    unobserved: usize,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Written by `seglab observe --write-policy` from lab {} (scenario {}, {}, ports {}).",
+        obs.lab, sc.name, obs.phase, obs.ports
+    );
+    out.push_str(
+        "# These flows permit exactly the cells observed open between hosts whose\n\
+         # cells the policy decides (a gateway between them, no host firewall\n\
+         # refusing). Put this section in place of the scenario's `policy:`.\n",
+    );
+    if unobserved > 0 {
+        let _ = writeln!(
+            out,
+            "# {unobserved} cell{} could not be observed (host down, path down or error): not permitted.",
+            if unobserved == 1 { "" } else { "s" }
+        );
+    }
+    if !inexpressible.is_empty() {
+        out.push_str("# Observed otherwise than the plan decides them whatever the policy says:\n");
+        for n in inexpressible.iter().take(NOTES_SAID) {
+            let _ = writeln!(out, "#   {n}");
+        }
+        if inexpressible.len() > NOTES_SAID {
+            let _ = writeln!(out, "#   ... and {} more", inexpressible.len() - NOTES_SAID);
+        }
+    }
+    if flows.is_empty() {
+        out.push_str("policy: []\n");
+        return out;
+    }
+    out.push_str("policy:\n");
+    for f in flows {
+        let name = |s: &Selector| match s {
+            Selector::Any => "any".to_string(),
+            Selector::Host(h) | Selector::Role(h) | Selector::Segment(h) => h.clone(),
+        };
+        let _ = writeln!(out, "  - flow: {}", f.flow);
+        let _ = writeln!(
+            out,
+            "    title: {}",
+            quoted(&format!("observed: {} -> {}", name(&f.from), name(&f.to)))
+        );
+        let _ = writeln!(out, "    from: {}", quoted(&f.from.to_string()));
+        let _ = writeln!(out, "    to: {}", quoted(&f.to.to_string()));
+        let ports: Vec<String> = f.ports.iter().map(ToString::to_string).collect();
+        let lines: Vec<String> = ports.chunks(PORTS_PER_LINE).map(|c| c.join(", ")).collect();
+        let _ = writeln!(out, "    ports: [{}]", lines.join(",\n      "));
+        out.push_str("    basis: modelled\n");
+    }
+    out
+}
+
+/// A scenario file's text with its `policy:` section replaced by `policy`
+/// (a section as [`write_policy`] writes it): the top-level `policy:` key
+/// and everything under it go, the new section is appended.
+pub fn splice(scenario_yaml: &str, policy: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in scenario_yaml.lines() {
+        let top_level = line.starts_with(|c: char| !c.is_whitespace() && c != '#' && c != '-');
+        if top_level {
+            inside = line.starts_with("policy:");
+        }
+        if !inside {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str(policy);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sample::observation;
+    use super::super::ObservedCell;
+    use super::*;
+    use crate::plan::{flows_in, plan};
+    use crate::scenario::{builtin, Source};
+
+    /// The observation that a lab running exactly its plan would give,
+    /// with `changes` (src, dst, key, observed) applied.
+    fn observed_plan(sc: &Scenario, changes: &[(&str, &str, &str, Observed)]) -> Observation {
+        let p = plan(sc, None).unwrap();
+        let seg = |h: &str| sc.host(h).unwrap().segment.clone();
+        let mut cells: Vec<ObservedCell> = p
+            .cells
+            .iter()
+            .map(|c| ObservedCell {
+                src: c.src.clone(),
+                dst: c.dst.clone(),
+                src_segment: seg(&c.src),
+                dst_segment: seg(&c.dst),
+                proto: c.proto,
+                port: c.port,
+                observed: match c.expected {
+                    Expected::Open => Observed::Open,
+                    Expected::Blocked => Observed::Blocked,
+                },
+                responder: None,
+                detail: None,
+            })
+            .collect();
+        for (src, dst, key, seen) in changes {
+            let key: PortKey = key.parse().unwrap();
+            match cells
+                .iter_mut()
+                .find(|c| c.src == *src && c.dst == *dst && c.key() == key)
+            {
+                Some(c) => c.observed = *seen,
+                None => cells.push(ObservedCell {
+                    src: src.to_string(),
+                    dst: dst.to_string(),
+                    src_segment: seg(src),
+                    dst_segment: seg(dst),
+                    proto: key.proto,
+                    port: key.port,
+                    observed: *seen,
+                    responder: None,
+                    detail: None,
+                }),
+            }
+        }
+        let mut obs = observation(cells);
+        obs.scenario = sc.name.clone();
+        obs
+    }
+
+    /// The property: with the written policy in place of the scenario's,
+    /// the plan opens exactly the observed-open cells, except those listed
+    /// as inexpressible.
+    fn round_trip(name: &str, changes: &[(&str, &str, &str, Observed)]) -> WrittenPolicy {
+        let b = builtin::find(name).unwrap();
+        let sc = Source::builtin(b).load(&[]).unwrap();
+        let obs = observed_plan(&sc, changes);
+        let w = write_policy(&sc, &obs);
+        let text = splice(b.yaml, &w.yaml);
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../scenarios")
+            .join(name);
+        let src = Source::from_text(format!("{name} (written)"), text, dir);
+        let again = src
+            .load(&[])
+            .unwrap_or_else(|e| panic!("{e}\n--- written:\n{}", w.yaml));
+        let flows = flows_in(&again, None).unwrap();
+        let mut wrong = Vec::new();
+        for c in &obs.cells {
+            let (s, d) = (again.host(&c.src).unwrap(), again.host(&c.dst).unwrap());
+            let opens = cell(&flows, s, d, c.key()).expected == Expected::Open;
+            let line = format!("{} -> {} {}", c.src, c.dst, c.key());
+            let listed = w.inexpressible.iter().any(|n| n.starts_with(&line));
+            if opens != (c.observed == Observed::Open) && !listed {
+                wrong.push(format!(
+                    "{line}: observed {}, plan opens: {opens}",
+                    c.observed
+                ));
+            }
+        }
+        assert!(wrong.is_empty(), "{name}: {wrong:#?}\n{}", w.yaml);
+        w
+    }
+
+    #[test]
+    fn the_written_policy_opens_exactly_what_was_observed_in_every_builtin_scenario() {
+        for name in builtin::names() {
+            round_trip(name, &[]);
+        }
+    }
+
+    #[test]
+    fn leaks_and_missing_flows_are_written_as_observed() {
+        use Observed::*;
+        let w = round_trip(
+            "scenario-2",
+            &[
+                // A leak on a catalog port, one outside the catalog, and a
+                // flow that did not open.
+                ("admin", "agent-1", "tcp/22", Open),
+                ("admin", "agent-2", "tcp/31337", Open),
+                ("agent-1", "ams", "tcp/7780", Rejected),
+                // Decided by the plan whatever the policy says.
+                ("agent-1", "agent-2", "tcp/22", Blocked),
+                ("storage", "ams", "tcp/22", HostDown),
+            ],
+        );
+        assert_eq!(w.unobserved, 1);
+        assert_eq!(
+            w.inexpressible,
+            vec!["agent-1 -> agent-2 tcp/22: blocked but the plan says open (same segment)"]
+        );
+        insta::assert_snapshot!(w.yaml);
+    }
+
+    #[test]
+    fn whole_roles_and_segments_are_named_and_the_rest_by_host() {
+        let sc = crate::scenario::load("scenario-3").unwrap();
+        let idx = |names: &[&str]| -> BTreeSet<usize> {
+            names
+                .iter()
+                .map(|n| sc.hosts.iter().position(|h| h.name == *n).unwrap())
+                .collect()
+        };
+        let all: Vec<&str> = sc.hosts.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(cover(&sc, &idx(&all)), vec![Selector::Any]);
+        let agents: Vec<&str> = sc
+            .hosts
+            .iter()
+            .filter(|h| h.role == "agent")
+            .map(|h| h.name.as_str())
+            .collect();
+        assert!(agents.len() > 1, "scenario-3 has several agents");
+        let mut some = agents.clone();
+        some.push("ams");
+        let got = cover(&sc, &idx(&some));
+        assert!(got.contains(&Selector::Role("agent".into())), "{got:?}");
+        assert_eq!(got.len(), 2, "{got:?}");
+        // A part of a role (and of a segment): a host name.
+        let got = cover(&sc, &idx(&agents[..1]));
+        assert_eq!(got, vec![Selector::Host(agents[0].into())]);
+        // A segment held whole that no role matches: the segment.
+        let got = cover(&sc, &idx(&["ams", "admin"]));
+        assert_eq!(got, vec![Selector::Segment("mgmt".into())]);
+    }
+
+    #[test]
+    fn local_flows_need_their_ports_and_may_carry_a_title() {
+        let b = builtin::find("scenario-2").unwrap();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/scenario-2");
+        let load = |policy: &str| {
+            Source::from_text("s2.yaml", splice(b.yaml, policy), dir.clone()).load(&[])
+        };
+        let e =
+            load("policy:\n  - {flow: 9001, from: role:admin, to: role:ams, basis: modelled}\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("policy[0].flow: flow 9001 is a local flow (9000-9999, not in Appendix A): it needs `ports`"), "{e}");
+        let e = load("policy:\n  - {flow: 10000, from: role:admin, to: role:ams, ports: [tcp/1], basis: modelled}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown Appendix A flow 10000"), "{e}");
+        let sc = load("policy:\n  - {flow: 9001, title: mine, from: role:admin, to: role:ams, ports: [tcp/1], basis: modelled}\n  - {flow: 9002, from: role:admin, to: role:ams, ports: [tcp/2], basis: modelled}\n").unwrap();
+        assert_eq!(sc.policy[0].title, "mine");
+        assert_eq!(sc.policy[1].title, "local flow 9002");
+    }
+
+    #[test]
+    fn splice_replaces_the_policy_section_only() {
+        let text = "name: x\npolicy:\n  - flow: 5\n    from: a\n# c\n- flow: 6\nphases: []\n";
+        assert_eq!(
+            splice(text, "policy: []\n"),
+            "name: x\nphases: []\npolicy: []\n"
+        );
+    }
+}
