@@ -154,7 +154,64 @@ pub enum Command {
         /// Also scan every port of every filtered host pair, in every phase (see scan).
         #[arg(long)]
         scan: bool,
+        #[command(flatten)]
+        baseline: BaselineArgs,
     },
+    /// Probe every host pair of a running lab and show what is reachable,
+    /// judged against no policy: the open ports of each host pair and a
+    /// segment x segment summary.
+    Observe {
+        lab: String,
+        /// Open this phase for the observation (and close it again).
+        #[arg(long)]
+        phase: Option<String>,
+        /// Scan these ports (e.g. 1-1024,8080) with the scan engine instead
+        /// of probing the catalog's ports (host pairs that nothing filters are not scanned).
+        #[arg(long, value_name = "RANGES")]
+        ports: Option<crate::scan::PortSet>,
+        #[arg(long, value_enum, default_value_t = DocFormat::Table)]
+        format: DocFormat,
+        /// Write the observation to FILE (in --format); the table still goes to standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Probe timeout in milliseconds (50 to 60000).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
+        timeout: u64,
+        /// Write a `policy:` section permitting exactly what was observed open
+        /// to FILE (never overwrites: an existing FILE is refused).
+        #[arg(long, value_name = "FILE")]
+        write_policy: Option<PathBuf>,
+    },
+    /// Compare two reports or observations (JSON): the cells whose observed
+    /// result changed.
+    Diff {
+        before: PathBuf,
+        after: PathBuf,
+        #[arg(long, value_enum, default_value_t = DocFormat::Table)]
+        format: DocFormat,
+        /// Exit 1 when any cell changed.
+        #[arg(long)]
+        fail_on_change: bool,
+    },
+}
+
+/// Output of `observe` and `diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DocFormat {
+    Table,
+    Json,
+}
+
+/// `test --baseline`: compare the run with an earlier report or observation.
+#[derive(Debug, Default, clap::Args)]
+pub struct BaselineArgs {
+    /// After the run, show the cells whose observed result changed since FILE
+    /// (a report or observation, JSON); read before any lab is made.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// With --baseline: exit 1 when any cell changed.
+    #[arg(long, requires = "baseline")]
+    pub fail_on_change: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

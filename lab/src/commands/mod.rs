@@ -6,6 +6,7 @@
 pub mod design;
 mod explain;
 mod lab;
+mod observe;
 mod output;
 mod scan;
 mod status;
@@ -143,6 +144,44 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             keep,
             each_gateway,
             scan,
-        } => verify::test(scenarios, inputs, output, keep, each_gateway, scan).await,
+            baseline,
+        } => {
+            verify::test(
+                scenarios,
+                inputs,
+                output,
+                keep,
+                each_gateway,
+                scan,
+                baseline,
+            )
+            .await
+        }
+        Command::Observe {
+            lab,
+            phase,
+            ports,
+            format,
+            output,
+            timeout,
+            write_policy,
+        } => {
+            let args = observe::ObserveArgs {
+                lab,
+                phase,
+                ports,
+                format,
+                output,
+                timeout,
+                write_policy,
+            };
+            observe::observe(args).await
+        }
+        Command::Diff {
+            before,
+            after,
+            format,
+            fail_on_change,
+        } => observe::diff_files(&before, &after, format, fail_on_change),
     }
 }

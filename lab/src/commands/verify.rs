@@ -4,7 +4,7 @@
 use super::output::{finish, finish_all, progress_sink};
 use super::{load_with, Outcome};
 use crate::cancel::Cancel;
-use crate::cli::{LabInputs, OutputArgs};
+use crate::cli::{BaselineArgs, LabInputs, OutputArgs};
 use crate::error::{Error, Result};
 use crate::lab::{self, UpOptions};
 use crate::runtime::docker::DockerBackend;
@@ -69,6 +69,7 @@ pub(super) async fn test(
     keep: bool,
     each_gateway: bool,
     scan: bool,
+    baseline: BaselineArgs,
 ) -> Result<Outcome> {
     let names: Vec<String> = if scenarios.is_empty() {
         crate::scenario::builtin::names()
@@ -79,6 +80,8 @@ pub(super) async fn test(
         scenarios
     };
     output.check()?;
+    // A bad baseline costs no lab.
+    let base = super::observe::load_baseline(&baseline)?;
     let strict = names.len() == 1;
     let mut loaded = Vec::new();
     for n in &names {
@@ -137,7 +140,17 @@ pub(super) async fn test(
             source: Box::new(e),
         }));
     }
-    Ok(finish_all(&output.report(), &reports, &scans, errors))
+    Ok(match &base {
+        Some(base) => super::observe::finish_with_baseline(
+            &output.report(),
+            &reports,
+            &scans,
+            errors,
+            base,
+            baseline.fail_on_change,
+        ),
+        None => finish_all(&output.report(), &reports, &scans, errors),
+    })
 }
 
 /// How many containers lab `lab` has (running or not).
