@@ -228,3 +228,100 @@ fn json_with_diff(reports: &[Report], scans: &[ScanReport], d: &Diff) -> String 
     doc["diff"] = serde_json::to_value(d).expect("a diff serializes");
     serde_json::to_string_pretty(&doc).expect("reports serialize")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node_contract::Proto;
+    use crate::plan::Expected;
+    use crate::probe::Observed;
+    use crate::verify::{ProbeResult, Summary, Verdict};
+
+    fn report(observed: Observed) -> Report {
+        let verdict = match observed {
+            Observed::Open => Verdict::Leak,
+            _ => Verdict::Pass,
+        };
+        Report {
+            scenario: "scenario-3".into(),
+            lab: "ob-x".into(),
+            phase: "base".into(),
+            summary: Summary {
+                probes: 1,
+                passed: usize::from(verdict == Verdict::Pass),
+                leaks: usize::from(verdict == Verdict::Leak),
+                ..Summary::default()
+            },
+            results: vec![ProbeResult {
+                src: "ams".into(),
+                dst: "agent-1".into(),
+                proto: Proto::Tcp,
+                port: 445,
+                expected: Expected::Blocked,
+                observed,
+                verdict,
+                responder: None,
+                flow: None,
+                elapsed_ms: 1.0,
+                detail: None,
+                retried: false,
+                explain: None,
+            }],
+            notes: Vec::new(),
+            segments: [("ams", "mgmt"), ("agent-1", "sensitive")]
+                .into_iter()
+                .map(|(h, s)| (h.to_string(), s.to_string()))
+                .collect(),
+        }
+    }
+
+    fn baseline() -> Cells {
+        let text = report::render(&[report(Observed::Blocked)], Format::Json);
+        diff::parse("base.json", &text).unwrap()
+    }
+
+    fn args(format: Format) -> ReportArgs {
+        ReportArgs {
+            format,
+            output: None,
+        }
+    }
+
+    #[test]
+    fn the_diff_follows_the_summaries_and_fails_the_run_only_when_asked() {
+        let run = [report(Observed::Open)];
+        let o = finish_with_baseline(&args(Format::Table), &run, &[], vec![], &baseline(), false);
+        let summary = o.stdout.find("FAIL scenario-3 / base").unwrap();
+        let diff = o.stdout.find("1 cell changed: 1 newly open").unwrap();
+        assert!(summary < diff, "{}", o.stdout);
+        assert!(
+            o.stdout.contains("ams -> agent-1: newly open tcp 445"),
+            "{}",
+            o.stdout
+        );
+        // The leak fails the run anyway; the change is added when asked.
+        assert!(!o.failed.as_deref().unwrap().contains("changed"));
+        let o = finish_with_baseline(&args(Format::Table), &run, &[], vec![], &baseline(), true);
+        assert!(
+            o.failed.as_deref().unwrap().contains("1 cell changed"),
+            "{o:?}"
+        );
+        // Nothing changed: nothing added to a passing run.
+        let same = [report(Observed::Blocked)];
+        let o = finish_with_baseline(&args(Format::Table), &same, &[], vec![], &baseline(), true);
+        assert_eq!(o.failed, None);
+        assert!(o.stdout.contains("no cell changed"), "{}", o.stdout);
+    }
+
+    #[test]
+    fn json_carries_the_diff_beside_the_reports_and_reads_back_as_a_baseline() {
+        let run = [report(Observed::Open)];
+        let o = finish_with_baseline(&args(Format::Json), &run, &[], vec![], &baseline(), false);
+        let v: serde_json::Value = serde_json::from_str(&o.stdout).unwrap();
+        assert_eq!(v["diff"]["summary"]["newly_open"], 1);
+        assert_eq!(v["verify"][0]["segments"]["ams"], "mgmt");
+        let again = diff::parse("run.json", &o.stdout).unwrap();
+        assert_eq!(again.cells.len(), 1);
+        assert!(again.cells.values().all(|s| s.observed == Observed::Open));
+    }
+}
