@@ -121,6 +121,54 @@ fn observe_of_scenario_2_is_its_plans_open_cells_and_the_written_policy_gives_th
         "{}",
         text(&o)
     );
+
+    // With --ports, the scan engine: the plan's open cells over those ports
+    // of every pair that something filters.
+    let scanned = path(&dir, "scan.json");
+    let ranges = "440-450,7780,9877";
+    ok(&run(&[
+        "observe", &lab.0, "--ports", ranges, "--format", "json", "--output", &scanned,
+    ]));
+    let obs: Observation =
+        serde_json::from_str(&std::fs::read_to_string(&scanned).unwrap()).unwrap();
+    assert_eq!(obs.ports, ranges);
+    let any = seglab::scenario::Selector::Any;
+    let pairs = seglab::scan::select::select_pairs(&sc, &any, &any).unwrap();
+    let ports: seglab::scan::PortSet = ranges.parse().unwrap();
+    let flows = flows_in(&sc, None).unwrap();
+    let mut planned = BTreeSet::new();
+    for (s, d) in &pairs {
+        for proto in [
+            seglab::node_contract::Proto::Tcp,
+            seglab::node_contract::Proto::Udp,
+        ] {
+            for port in ports.iter() {
+                let key = seglab::ports::PortKey { proto, port };
+                let c = cell(&flows, sc.host(s).unwrap(), sc.host(d).unwrap(), key);
+                if c.expected == Expected::Open {
+                    planned.insert((s.clone(), d.clone(), proto.to_string(), port));
+                }
+            }
+        }
+    }
+    assert_eq!(obs.cells.len(), pairs.len() * 2 * ports.len());
+    assert_eq!(open_cells(&obs), planned);
+
+    // A host that is down is said to be down, never blocked.
+    docker(&["kill", &container(&lab.0, "storage")]);
+    let o = run(&["observe", &lab.0, "--format", "json"]);
+    ok(&o);
+    let obs: Observation = serde_json::from_slice(&o.stdout).unwrap();
+    for c in &obs.cells {
+        let touches = c.src == "storage" || c.dst == "storage";
+        assert_eq!(touches, c.observed == Observed::HostDown, "{c:?}");
+    }
+    let o = run(&["observe", &lab.0]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        table.contains("agent-1 -> storage: host-down tcp"),
+        "{table}"
+    );
 }
 
 #[test]
