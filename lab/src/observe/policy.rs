@@ -13,9 +13,11 @@
 //! Grouping: for each port, the host pairs that opened are cut into
 //! rectangles (sources with the same set of destinations); rectangles of
 //! the same sources and destinations share one flow with all their ports.
-//! A set of hosts is named by `any`, by the roles and segments it holds
-//! whole, and by host names for the rest, so a flow never reaches a host
-//! it should not.
+//! Pairs the plan decides without the policy (a host and itself, one
+//! segment) may fall inside a rectangle, which keeps flows few (`any`
+//! rather than every other host). A set of hosts is named by `any`, by
+//! the roles and segments it holds whole, and by host names for the rest,
+//! so a flow never reaches a pair the policy decides that did not open.
 
 use super::{Observation, ObservedCell};
 use crate::plan::{cell, Expected};
@@ -109,26 +111,48 @@ pub fn write_policy(sc: &Scenario, obs: &Observation) -> WrittenPolicy {
             None => {}
         }
     }
-    // Rectangles per port, then one flow per rectangle with all its ports.
-    let mut rects: BTreeMap<(BTreeSet<usize>, BTreeSet<usize>), Vec<PortKey>> = BTreeMap::new();
+    // Pairs whose cells the plan decides without the policy (a host and
+    // itself, two hosts of one segment) may be named too: a flow that
+    // also covers them changes nothing, and reads simpler (`any` rather
+    // than every other host). So per port, each source's destinations are
+    // the ones that opened (must) and those it may name beside them; the
+    // sources that may name the same destinations form one rectangle.
+    // Rectangles of the same sources and destinations share one flow.
+    let n = sc.hosts.len();
+    let free = |a: usize, b: usize| a == b || sc.hosts[a].segment == sc.hosts[b].segment;
+    type Rect = (BTreeSet<usize>, BTreeSet<usize>);
+    let mut rects: BTreeMap<Rect, (BTreeSet<usize>, Vec<PortKey>)> = BTreeMap::new();
     for (key, pairs) in &open {
         let mut dsts_of: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
         for &(s, d) in pairs {
             dsts_of.entry(s).or_default().insert(d);
         }
-        let mut srcs_of: BTreeMap<BTreeSet<usize>, BTreeSet<usize>> = BTreeMap::new();
-        for (s, ds) in dsts_of {
-            srcs_of.entry(ds).or_default().insert(s);
+        let mut srcs_of: BTreeMap<BTreeSet<usize>, (BTreeSet<usize>, BTreeSet<usize>)> =
+            BTreeMap::new();
+        for (s, must) in dsts_of {
+            let may: BTreeSet<usize> = (0..n)
+                .filter(|&d| must.contains(&d) || (free(s, d) && allows_all(sc, d, &[*key])))
+                .collect();
+            let (srcs, musts) = srcs_of.entry(may).or_default();
+            srcs.insert(s);
+            musts.extend(must);
         }
-        for (ds, ss) in srcs_of {
-            rects.entry((ss, ds)).or_default().push(*key);
+        for (may, (srcs, must)) in srcs_of {
+            let (musts, ports) = rects.entry((srcs, may)).or_default();
+            musts.extend(must);
+            ports.push(*key);
         }
     }
     let mut flows = Vec::new();
     let mut number = *LOCAL_FLOWS.start() + 1;
-    for ((srcs, dsts), ports) in rects {
-        for from in cover(sc, &srcs) {
-            for to in cover(sc, &dsts) {
+    for ((srcs, to_may), (dsts, ports)) in rects {
+        // Sources that may be named beside: every pair of them with the
+        // destinations is decided without the policy.
+        let from_may: BTreeSet<usize> = (0..n)
+            .filter(|&s| srcs.contains(&s) || to_may.iter().all(|&d| free(s, d)))
+            .collect();
+        for from in cover(sc, &srcs, &from_may) {
+            for to in cover(sc, &dsts, &to_may) {
                 flows.push(WrittenFlow {
                     flow: number,
                     from: from.clone(),
@@ -148,15 +172,26 @@ pub fn write_policy(sc: &Scenario, obs: &Observation) -> WrittenPolicy {
     }
 }
 
-/// Selectors that together match exactly the hosts `set` (indices into
-/// `sc.hosts`): `any` for every host, else the roles and segments held
-/// whole (the one covering most first, roles before segments on a tie:
-/// the scenarios' own policies speak of roles), then single hosts.
-fn cover(sc: &Scenario, set: &BTreeSet<usize>) -> Vec<Selector> {
-    if set.len() == sc.hosts.len() {
+/// Whether host `d`'s own firewall (if any) lets every one of `ports` in:
+/// a flow may name it as a destination of them.
+fn allows_all(sc: &Scenario, d: usize, ports: &[PortKey]) -> bool {
+    sc.hosts[d]
+        .firewall
+        .as_ref()
+        .is_none_or(|fw| ports.iter().all(|k| fw.iter().any(|p| p.key == *k)))
+}
+
+/// Selectors that together match every host of `must` and none outside
+/// `may` (indices into `sc.hosts`; `must` is within `may`): `any` when
+/// `may` is every host, else the roles and segments within `may` that
+/// cover most of `must` still uncovered (roles before segments on a tie:
+/// the scenarios' own policies speak of roles), then host names for the
+/// rest.
+fn cover(sc: &Scenario, must: &BTreeSet<usize>, may: &BTreeSet<usize>) -> Vec<Selector> {
+    if may.len() == sc.hosts.len() {
         return vec![Selector::Any];
     }
-    let mut left = set.clone();
+    let mut left = must.clone();
     let mut out = Vec::new();
     let mut groups: Vec<(Selector, BTreeSet<usize>)> = Vec::new();
     for h in &sc.hosts {
@@ -175,9 +210,11 @@ fn cover(sc: &Scenario, set: &BTreeSet<usize>) -> Vec<Selector> {
     loop {
         let best = groups
             .iter()
-            .filter(|(_, m)| !m.is_empty() && m.is_subset(&left))
-            .max_by_key(|(s, m)| (m.len(), matches!(s, Selector::Role(_))));
-        let Some((sel, members)) = best else { break };
+            .filter(|(_, m)| m.is_subset(may))
+            .map(|(s, m)| (s, m, m.intersection(&left).count()))
+            .filter(|(_, _, gain)| *gain > 0)
+            .max_by_key(|(s, _, gain)| (*gain, matches!(s, Selector::Role(_))));
+        let Some((sel, members, _)) = best else { break };
         out.push(sel.clone());
         left.retain(|i| !members.contains(i));
     }
@@ -395,6 +432,58 @@ mod tests {
     }
 
     #[test]
+    fn a_network_open_everywhere_is_written_as_few_flows_from_any_to_any() {
+        for name in ["scenario-2", "scenario-4"] {
+            let sc = crate::scenario::load(name).unwrap();
+            let p = plan(&sc, None).unwrap();
+            let firewalled = |dst: &str, key: PortKey| {
+                sc.host(dst)
+                    .unwrap()
+                    .firewall
+                    .as_ref()
+                    .is_some_and(|fw| !fw.iter().any(|p| p.key == key))
+            };
+            let all: Vec<(&str, &str, String, Observed)> = p
+                .cells
+                .iter()
+                .filter(|c| {
+                    !firewalled(
+                        &c.dst,
+                        PortKey {
+                            proto: c.proto,
+                            port: c.port,
+                        },
+                    )
+                })
+                .map(|c| {
+                    (
+                        c.src.as_str(),
+                        c.dst.as_str(),
+                        format!("{}/{}", c.proto, c.port),
+                        Observed::Open,
+                    )
+                })
+                .collect();
+            let changes: Vec<(&str, &str, &str, Observed)> = all
+                .iter()
+                .map(|(s, d, k, o)| (*s, *d, k.as_str(), *o))
+                .collect();
+            let w = round_trip(name, &changes);
+            let anywhere = w
+                .flows
+                .iter()
+                .filter(|f| f.from == Selector::Any && f.to == Selector::Any)
+                .count();
+            if sc.hosts.iter().all(|h| h.firewall.is_none()) {
+                assert_eq!(w.flows.len(), 1, "{name}: {}", w.yaml);
+                assert_eq!(anywhere, 1, "{name}: {}", w.yaml);
+            } else {
+                assert!(w.flows.len() <= 4, "{name}: {}", w.yaml);
+            }
+        }
+    }
+
+    #[test]
     fn whole_roles_and_segments_are_named_and_the_rest_by_host() {
         let sc = crate::scenario::load("scenario-3").unwrap();
         let idx = |names: &[&str]| -> BTreeSet<usize> {
@@ -404,7 +493,7 @@ mod tests {
                 .collect()
         };
         let all: Vec<&str> = sc.hosts.iter().map(|h| h.name.as_str()).collect();
-        assert_eq!(cover(&sc, &idx(&all)), vec![Selector::Any]);
+        assert_eq!(cover(&sc, &idx(&all), &idx(&all)), vec![Selector::Any]);
         let agents: Vec<&str> = sc
             .hosts
             .iter()
@@ -414,15 +503,21 @@ mod tests {
         assert!(agents.len() > 1, "scenario-3 has several agents");
         let mut some = agents.clone();
         some.push("ams");
-        let got = cover(&sc, &idx(&some));
+        let got = cover(&sc, &idx(&some), &idx(&some));
         assert!(got.contains(&Selector::Role("agent".into())), "{got:?}");
         assert_eq!(got.len(), 2, "{got:?}");
         // A part of a role (and of a segment): a host name.
-        let got = cover(&sc, &idx(&agents[..1]));
+        let got = cover(&sc, &idx(&agents[..1]), &idx(&agents[..1]));
         assert_eq!(got, vec![Selector::Host(agents[0].into())]);
         // A segment held whole that no role matches: the segment.
-        let got = cover(&sc, &idx(&["ams", "admin"]));
+        let got = cover(&sc, &idx(&["ams", "admin"]), &idx(&["ams", "admin"]));
         assert_eq!(got, vec![Selector::Segment("mgmt".into())]);
+        // Hosts that may be named beside: the larger selector.
+        let got = cover(&sc, &idx(&agents[..1]), &idx(&agents));
+        assert_eq!(got, vec![Selector::Role("agent".into())]);
+        let mut but_one = all.clone();
+        but_one.retain(|h| *h != "ams");
+        assert_eq!(cover(&sc, &idx(&but_one), &idx(&all)), vec![Selector::Any]);
     }
 
     #[test]
