@@ -100,9 +100,10 @@ pub(super) async fn observe(args: ObserveArgs) -> Result<Outcome> {
             .and_then(|mut f| std::io::Write::write_all(&mut f, written.yaml.as_bytes()));
         match wrote {
             Ok(()) => {
+                let n = written.flows.len();
                 outcome.stdout.push_str(&format!(
-                    "\nwrote {} flows to {}{}\n",
-                    written.flows.len(),
+                    "\nwrote {n} flow{} to {}{}\n",
+                    if n == 1 { "" } else { "s" },
                     path.display(),
                     if written.inexpressible.is_empty() {
                         String::new()
