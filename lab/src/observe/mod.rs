@@ -32,12 +32,14 @@ pub const KIND: &str = "observation";
 pub struct Observation {
     /// Always [`KIND`].
     pub kind: String,
+    #[serde(default)]
     pub lab: String,
     pub scenario: String,
     /// `base`, or the phase that was open.
     pub phase: String,
     /// What was probed: `catalog` (every catalog port of every host pair)
     /// or the ranges scanned (`--ports`).
+    #[serde(default)]
     pub ports: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
