@@ -14,6 +14,9 @@ use std::net::Ipv4Addr;
 pub struct Expectation {
     /// (segment, address) of every attachment.
     pub addresses: Vec<(String, Ipv4Addr)>,
+    /// The name of the interface that must hold each address, where seglab
+    /// named it (a gateway's attachments); hosts keep the platform's names.
+    pub interfaces: Vec<(Ipv4Addr, String)>,
     /// Static routes seglab set: (destination, next hop); a host's default
     /// route is `0.0.0.0/0`.
     pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
@@ -29,6 +32,12 @@ impl Expectation {
                     .iter()
                     .map(|a| (a.segment.clone(), a.address))
                     .collect(),
+                interfaces: g
+                    .attachments
+                    .iter()
+                    .filter(|a| !a.interface.is_empty())
+                    .map(|a| (a.address, a.interface.clone()))
+                    .collect(),
                 routes: topology::gateway_routes(sc, name)
                     .into_iter()
                     .map(|r| (r.dest, r.via))
@@ -38,6 +47,7 @@ impl Expectation {
         let h = sc.host(name)?;
         Some(Expectation {
             addresses: vec![(h.segment.clone(), h.address)],
+            interfaces: Vec::new(),
             routes: topology::host_gateway(sc, name)
                 .map(|gw| (Ipv4Net::default(), gw))
                 .into_iter()
@@ -81,6 +91,14 @@ pub enum Problem {
         segment: String,
         interface: String,
     },
+    /// The attachment's address is on an interface that does not have the
+    /// scenario's name: renamed away (or never renamed), so rule sets that
+    /// match on interface names no longer see it.
+    WrongInterface {
+        segment: String,
+        expected: String,
+        found: String,
+    },
     LostRoute {
         dest: Ipv4Net,
         via: Ipv4Addr,
@@ -110,6 +128,14 @@ impl fmt::Display for Problem {
             Problem::InterfaceDown { segment, interface } => {
                 write!(f, "has its interface {interface} on segment {segment} down")
             }
+            Problem::WrongInterface {
+                segment,
+                expected,
+                found,
+            } => write!(
+                f,
+                "has its interface on segment {segment} named {found}, not {expected} (renamed?)"
+            ),
             Problem::LostRoute { dest, via } if dest.prefix_len() == 0 => {
                 write!(f, "lost its default route via {via} (restarted?)")
             }
@@ -137,11 +163,26 @@ pub fn compare(expect: &Expectation, found: &Found) -> Vec<Problem> {
                 segment: segment.clone(),
                 address: *address,
             }),
-            Some((interface, _, false)) => problems.push(Problem::InterfaceDown {
-                segment: segment.clone(),
-                interface: interface.to_string(),
-            }),
-            Some(_) => {}
+            Some((interface, _, up)) => {
+                let named = expect
+                    .interfaces
+                    .iter()
+                    .find(|(a, _)| a == address)
+                    .map(|(_, n)| n);
+                if let Some(expected) = named.filter(|n| *n != interface) {
+                    problems.push(Problem::WrongInterface {
+                        segment: segment.clone(),
+                        expected: expected.clone(),
+                        found: interface.to_string(),
+                    });
+                }
+                if !up {
+                    problems.push(Problem::InterfaceDown {
+                        segment: segment.clone(),
+                        interface: interface.to_string(),
+                    });
+                }
+            }
         }
     }
     for (dest, via) in &expect.routes {
@@ -328,6 +369,10 @@ mod tests {
                 ("sensitive".into(), "198.18.31.1".parse().unwrap()),
                 ("transit".into(), "198.18.32.2".parse().unwrap()),
             ],
+            interfaces: vec![
+                ("198.18.31.1".parse().unwrap(), "sensitive".into()),
+                ("198.18.32.2".parse().unwrap(), "transit".into()),
+            ],
             routes: vec![(
                 "198.18.30.0/24".parse().unwrap(),
                 "198.18.32.1".parse().unwrap(),
@@ -335,9 +380,34 @@ mod tests {
         }
     }
 
+    /// [`IP`] after seglab named the interfaces after their segments.
+    fn named(ip: &str) -> String {
+        ip.replace("\"eth0\"", "\"sensitive\"")
+            .replace("\"eth1\"", "\"transit\"")
+    }
+
+    #[test]
+    fn an_interface_renamed_away_is_named() {
+        let ip = named(IP).replace("\"transit\"", "\"wan7\"");
+        let problems = compare(
+            &expect(),
+            &parse_found(&ip, &sealed(NFT), "DOCKER_").unwrap(),
+        );
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["has its interface on segment transit named wan7, not transit (renamed?)"]
+        );
+        // Never renamed: Docker's names.
+        let problems = compare(
+            &expect(),
+            &parse_found(IP, &sealed(NFT), "DOCKER_").unwrap(),
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
     #[test]
     fn a_sound_gateway_has_no_problems() {
-        let found = parse_found(IP, &sealed(NFT), "DOCKER_").unwrap();
+        let found = parse_found(&named(IP), &sealed(NFT), "DOCKER_").unwrap();
         assert_eq!(found.addresses().count(), 3);
         assert_eq!(compare(&expect(), &found), vec![]);
     }
@@ -345,7 +415,7 @@ mod tests {
     #[test]
     fn a_restarted_gateway_lost_rules_and_routes() {
         // After `docker restart`: Docker's addresses are back, nothing else.
-        let ip = IP.lines().next().unwrap().to_string()
+        let ip = named(IP).lines().next().unwrap().to_string()
             + "\n[{\"dst\":\"198.18.31.0/24\",\"dev\":\"eth0\"},{\"dst\":\"198.18.32.0/24\",\"dev\":\"eth1\"}]\n";
         let found = parse_found(&ip, r#"{"nftables": [{"metainfo": {}}]}"#, "DOCKER_").unwrap();
         let problems = compare(&expect(), &found);
@@ -361,7 +431,7 @@ mod tests {
     #[test]
     fn a_changed_rule_set_and_a_lost_segment_are_named() {
         let listing = sealed(NFT).replace("\"drop\"", "\"accept\"");
-        let ip = IP.replace("198.18.31.1", "10.9.9.9");
+        let ip = named(IP).replace("198.18.31.1", "10.9.9.9");
         let problems = compare(&expect(), &parse_found(&ip, &listing, "DOCKER_").unwrap());
         assert_eq!(
             problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
