@@ -43,6 +43,7 @@ pub mod lab;
 pub mod netns;
 pub mod nft;
 pub mod node_contract;
+pub mod pinned;
 pub mod plan;
 pub mod ports;
 pub mod probe;
