@@ -91,6 +91,13 @@ pub enum Problem {
         segment: String,
         interface: String,
     },
+    /// The attachment's address is on a down interface that lost the
+    /// scenario's name: the platform disconnected the node.
+    Released {
+        segment: String,
+        address: Ipv4Addr,
+        interface: String,
+    },
     /// The attachment's address is on an interface that does not have the
     /// scenario's name: renamed away (or never renamed), so rule sets that
     /// match on interface names no longer see it.
@@ -128,6 +135,14 @@ impl fmt::Display for Problem {
             Problem::InterfaceDown { segment, interface } => {
                 write!(f, "has its interface {interface} on segment {segment} down")
             }
+            Problem::Released {
+                segment,
+                address,
+                interface,
+            } => write!(
+                f,
+                "is not attached to segment {segment} ({address} is left on {interface}, down)"
+            ),
             Problem::WrongInterface {
                 segment,
                 expected,
@@ -163,26 +178,21 @@ pub fn compare(expect: &Expectation, found: &Found) -> Vec<Problem> {
                 segment: segment.clone(),
                 address: *address,
             }),
-            Some((interface, _, up)) => {
-                let named = expect
-                    .interfaces
-                    .iter()
-                    .find(|(a, _)| a == address)
-                    .map(|(_, n)| n);
-                if let Some(expected) = named.filter(|n| *n != interface) {
-                    problems.push(Problem::WrongInterface {
-                        segment: segment.clone(),
-                        expected: expected.clone(),
-                        found: interface.to_string(),
-                    });
-                }
-                if !up {
-                    problems.push(Problem::InterfaceDown {
-                        segment: segment.clone(),
-                        interface: interface.to_string(),
-                    });
-                }
-            }
+            // Docker disconnects a container from a network by renaming its
+            // interface back to the veth's name and taking it down; where it
+            // cannot move it out (a host interface holds the name seglab
+            // kept as an alternative), the address stays on a down link.
+            Some((interface, _, false)) if renamed_away(expect, *address, interface) => problems
+                .push(Problem::Released {
+                    segment: segment.clone(),
+                    address: *address,
+                    interface: interface.to_string(),
+                }),
+            Some((interface, _, false)) => problems.push(Problem::InterfaceDown {
+                segment: segment.clone(),
+                interface: interface.to_string(),
+            }),
+            Some(_) => {}
         }
     }
     for (dest, via) in &expect.routes {
@@ -193,7 +203,31 @@ pub fn compare(expect: &Expectation, found: &Found) -> Vec<Problem> {
             });
         }
     }
+    // Last: a restarted gateway gets the platform's names back, and its
+    // lost rule set and routes say more than that.
+    for (segment, address) in &expect.addresses {
+        let named = expect.interfaces.iter().find(|(a, _)| a == address);
+        let holder = found.addresses().find(|(_, a, _)| a == address);
+        if let (Some((_, expected)), Some((interface, _, true))) = (named, holder) {
+            if expected != interface {
+                problems.push(Problem::WrongInterface {
+                    segment: segment.clone(),
+                    expected: expected.clone(),
+                    found: interface.to_string(),
+                });
+            }
+        }
+    }
     problems
+}
+
+/// Whether `address` is on an interface that does not have the name seglab
+/// gave it.
+fn renamed_away(expect: &Expectation, address: Ipv4Addr, interface: &str) -> bool {
+    expect
+        .interfaces
+        .iter()
+        .any(|(a, n)| *a == address && n != interface)
 }
 
 #[derive(Deserialize)]
@@ -396,6 +430,19 @@ mod tests {
         assert_eq!(
             problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
             vec!["has its interface on segment transit named wan7, not transit (renamed?)"]
+        );
+        // Disconnected by Docker: renamed back to the veth's name, down.
+        let ip = named(IP).replace(
+            "\"transit\",\"flags\":[\"BROADCAST\",\"MULTICAST\",\"UP\",",
+            "\"veth1a\",\"flags\":[\"BROADCAST\",\"MULTICAST\",",
+        );
+        let problems = compare(
+            &expect(),
+            &parse_found(&ip, &sealed(NFT), "DOCKER_").unwrap(),
+        );
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["is not attached to segment transit (198.18.32.2 is left on veth1a, down)"]
         );
         // Never renamed: Docker's names.
         let problems = compare(

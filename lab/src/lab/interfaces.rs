@@ -9,8 +9,9 @@ use crate::scenario::Gateway;
 use std::fmt::Write;
 
 /// `ip -batch` commands that rename `gw`'s interfaces (as `found` inside
-/// it) to the scenario's names, each taken down, renamed and brought up
-/// again (Linux renames only a link that is down). Empty when every name is
+/// it) to the scenario's names, each taken down, renamed, given its former
+/// name as an alternative name and brought up again (Linux renames only a
+/// link that is down). Empty when every name is
 /// already right. An attachment whose address no interface holds is an
 /// error: the platform did not attach the gateway as the scenario says.
 pub fn rename_batch(gw: &Gateway, found: &[NetInterface]) -> Result<String, String> {
@@ -44,10 +45,22 @@ pub fn rename_batch(gw: &Gateway, found: &[NetInterface]) -> Result<String, Stri
             let _ = writeln!(out, "link set dev {from} name {to}");
         }
     }
-    for (k, (_, to)) in moves.iter().enumerate() {
-        if swap {
+    if swap {
+        for (k, (_, to)) in moves.iter().enumerate() {
             let _ = writeln!(out, "link set dev seglab-tmp{k} name {to}");
         }
+    }
+    // The platform's name stays as an alternative name: Docker finds a
+    // container's interface by the name it gave it when it disconnects the
+    // container from a network (without it, `docker network disconnect`
+    // leaves the renamed interface on the bridge while the engine counts
+    // it gone). Not where that name is now another interface's own.
+    for (from, to) in &moves {
+        if !moves.iter().any(|(_, t)| t == from) {
+            let _ = writeln!(out, "link property add dev {to} altname {from}");
+        }
+    }
+    for (_, to) in &moves {
         let _ = writeln!(out, "link set dev {to} up");
     }
     Ok(out)
@@ -94,6 +107,8 @@ mod tests {
             rename_batch(&g, &found).unwrap(),
             "link set dev eth1 down\nlink set dev eth1 name lan0\n\
              link set dev eth0 down\nlink set dev eth0 name dmz0\n\
+             link property add dev lan0 altname eth1\n\
+             link property add dev dmz0 altname eth0\n\
              link set dev lan0 up\nlink set dev dmz0 up\n"
         );
     }
@@ -109,8 +124,8 @@ mod tests {
             batch,
             "link set dev eth0 down\nlink set dev eth0 name seglab-tmp0\n\
              link set dev eth1 down\nlink set dev eth1 name seglab-tmp1\n\
-             link set dev seglab-tmp0 name eth1\nlink set dev eth1 up\n\
-             link set dev seglab-tmp1 name eth0\nlink set dev eth0 up\n"
+             link set dev seglab-tmp0 name eth1\nlink set dev seglab-tmp1 name eth0\n\
+             link set dev eth1 up\nlink set dev eth0 up\n"
         );
         // Old labs' attachments have no name: nothing to do.
         let old = gw(&[("a", "10.0.0.1", "")]);
