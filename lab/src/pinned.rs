@@ -134,7 +134,11 @@ pub fn hard_coded(sc: &Scenario) -> Vec<Pin> {
     let mut pins = Vec::new();
     for f in files {
         for l in literals(&f.text) {
-            // A prefix that covers a segment pins it as much as an address.
+            // A prefix that covers a segment pins it as much as an address;
+            // `0.0.0.0/0` (anything) says nothing about where the lab is.
+            if l.net.prefix_len() == 0 {
+                continue;
+            }
             if let Some(s) = sc.segments.iter().find(|s| overlaps(&s.subnet, &l.net)) {
                 pins.push(Pin {
                     file: f.file.clone(),
@@ -312,7 +316,10 @@ mod tests {
     #[test]
     fn only_literals_on_a_segment_pin_the_lab() {
         // scenario-2's segments are 198.18.20.0/24 .. 198.18.24.0/24.
-        assert!(hard_coded(&scenario("ip daddr $ams accept\nip daddr 8.8.8.8 accept")).is_empty());
+        assert!(hard_coded(&scenario(
+            "ip daddr $ams accept\nip daddr 8.8.8.8 accept\nip saddr 0.0.0.0/0 drop"
+        ))
+        .is_empty());
         let pins = hard_coded(&scenario(
             "\nip daddr 198.18.21.7 accept\nip saddr 198.18.0.0/16",
         ));
