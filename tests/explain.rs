@@ -70,8 +70,8 @@ fn a_removed_permitted_port_is_explained_by_the_forward_policy_drop() {
         {
             "node": "gw-sensitive",
             "seen": true,
-            "from": {"interface": "eth0", "segment": "sensitive"},
-            "to": {"interface": "eth1", "segment": "transit"},
+            "from": {"interface": "sensitive", "segment": "sensitive"},
+            "to": {"interface": "transit", "segment": "transit"},
             "steps": [{"chain": "inet filter forward", "verdict": "drop"}],
         },
         {"node": "gw-mgmt", "seen": false, "steps": []},
@@ -390,7 +390,7 @@ fn junit_failure_messages_carry_the_explanation() {
     let xml = String::from_utf8_lossy(&o.stdout);
     let failure = |agent: &str| {
         format!(
-            "<failure message=\"{agent} -&gt; ams: missing tcp/7780 (flow 5): {POLICY_DROP_SENSITIVE}\">{agent} -&gt; ams tcp/7780:\n  {POLICY_DROP_SENSITIVE}\n    gw-sensitive in eth0 (sensitive), out eth1 (transit)\n      inet filter forward policy drop\n    gw-mgmt: not seen\n</failure>"
+            "<failure message=\"{agent} -&gt; ams: missing tcp/7780 (flow 5): {POLICY_DROP_SENSITIVE}\">{agent} -&gt; ams tcp/7780:\n  {POLICY_DROP_SENSITIVE}\n    gw-sensitive in sensitive, out transit\n      inet filter forward policy drop\n    gw-mgmt: not seen\n</failure>"
         )
     };
     // One per agent in each of the three phases, and nothing else fails.

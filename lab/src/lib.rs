@@ -45,6 +45,7 @@ pub mod netns;
 pub mod nft;
 pub mod node_contract;
 pub mod observe;
+pub mod pinned;
 pub mod plan;
 pub mod ports;
 pub mod probe;

@@ -4,7 +4,7 @@
 //! user's file.
 
 use crate::node_contract::{Proto, CATCHALL_PORTS};
-use crate::scenario::{Host, Scenario};
+use crate::scenario::{Gateway, Host, Scenario};
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
@@ -41,10 +41,23 @@ pub fn defines(sc: &Scenario) -> String {
     out
 }
 
-/// A rule set ready for `nft -f -`: the defines, then the user's text.
-/// Returns the text and how many lines precede the user's first line.
-pub fn with_defines(sc: &Scenario, user_text: &str) -> (String, usize) {
-    let defs = defines(sc);
+/// `define if_<segment> = "<interface>"` for every segment `gw` is attached
+/// to: its own interface names, so that a rule set says `iifname $if_lan`
+/// and keeps working when the scenario renames the interface.
+pub fn interface_defines(gw: &Gateway) -> String {
+    let mut out = String::new();
+    // A lab made before interfaces were named has none to define.
+    for a in gw.attachments.iter().filter(|a| !a.interface.is_empty()) {
+        let _ = writeln!(out, "define if_{} = \"{}\"", ident(&a.segment), a.interface);
+    }
+    out
+}
+
+/// A rule set for gateway `gw`, ready for `nft -f -`: the address defines
+/// and the gateway's interface defines, then the user's text. Returns the
+/// text and how many lines precede the user's first line.
+pub fn with_defines(sc: &Scenario, gw: &Gateway, user_text: &str) -> (String, usize) {
+    let defs = defines(sc) + &interface_defines(gw);
     let offset = defs.lines().count();
     (format!("{defs}{user_text}\n"), offset)
 }
@@ -200,6 +213,26 @@ mod tests {
             without_flush_ruleset("table ip t {}\n").1,
             Vec::<usize>::new()
         );
+    }
+
+    #[test]
+    fn a_gateway_gets_its_own_interface_names_and_errors_still_map() {
+        let mut sc = crate::scenario::load("scenario-2").unwrap();
+        sc.gateways[0].attachments[1].interface = "wan0".into();
+        let gw = sc.gateway("gw-mgmt").unwrap();
+        assert_eq!(
+            interface_defines(gw),
+            "define if_mgmt = \"mgmt\"\ndefine if_transit = \"wan0\"\n"
+        );
+        let user = "table inet t {\n  chain c {\n    bogus\n  }\n}";
+        let (text, offset) = with_defines(&sc, gw, user);
+        // The user's line 3 is nft's line offset + 3, whatever was prepended.
+        assert_eq!(text.lines().nth(offset + 2), Some("    bogus"));
+        assert!(text.contains("define if_transit = \"wan0\"\n"));
+        let err = format!("/dev/stdin:{}:5-9: Error: syntax error", offset + 3);
+        assert!(map_error(&err, "gw.nft", offset).starts_with("gw.nft:3:5-9:"));
+        // Only the gateway's own segments.
+        assert!(!text.contains("if_admin"));
     }
 
     #[test]

@@ -78,7 +78,13 @@ async fn status<B: LabBackend>(rt: &B, lab: Option<&str>) -> Result<String> {
                 let addrs: Vec<String> = g
                     .attachments
                     .iter()
-                    .map(|a| format!("{} {}", a.segment, a.address))
+                    .map(|a| match a.interface.as_str() {
+                        // Named otherwise than its segment: say how.
+                        i if !i.is_empty() && i != a.segment => {
+                            format!("{} {} ({i})", a.segment, a.address)
+                        }
+                        _ => format!("{} {}", a.segment, a.address),
+                    })
                     .collect();
                 let state = info
                     .node(&g.name)

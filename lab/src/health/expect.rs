@@ -14,6 +14,9 @@ use std::net::Ipv4Addr;
 pub struct Expectation {
     /// (segment, address) of every attachment.
     pub addresses: Vec<(String, Ipv4Addr)>,
+    /// The name of the interface that must hold each address, where seglab
+    /// named it (a gateway's attachments); hosts keep the platform's names.
+    pub interfaces: Vec<(Ipv4Addr, String)>,
     /// Static routes seglab set: (destination, next hop); a host's default
     /// route is `0.0.0.0/0`.
     pub routes: Vec<(Ipv4Net, Ipv4Addr)>,
@@ -29,6 +32,12 @@ impl Expectation {
                     .iter()
                     .map(|a| (a.segment.clone(), a.address))
                     .collect(),
+                interfaces: g
+                    .attachments
+                    .iter()
+                    .filter(|a| !a.interface.is_empty())
+                    .map(|a| (a.address, a.interface.clone()))
+                    .collect(),
                 routes: topology::gateway_routes(sc, name)
                     .into_iter()
                     .map(|r| (r.dest, r.via))
@@ -38,6 +47,7 @@ impl Expectation {
         let h = sc.host(name)?;
         Some(Expectation {
             addresses: vec![(h.segment.clone(), h.address)],
+            interfaces: Vec::new(),
             routes: topology::host_gateway(sc, name)
                 .map(|gw| (Ipv4Net::default(), gw))
                 .into_iter()
@@ -81,6 +91,21 @@ pub enum Problem {
         segment: String,
         interface: String,
     },
+    /// The attachment's address is on a down interface that lost the
+    /// scenario's name: the platform disconnected the node.
+    Released {
+        segment: String,
+        address: Ipv4Addr,
+        interface: String,
+    },
+    /// The attachment's address is on an interface that does not have the
+    /// scenario's name: renamed away (or never renamed), so rule sets that
+    /// match on interface names no longer see it.
+    WrongInterface {
+        segment: String,
+        expected: String,
+        found: String,
+    },
     LostRoute {
         dest: Ipv4Net,
         via: Ipv4Addr,
@@ -110,6 +135,22 @@ impl fmt::Display for Problem {
             Problem::InterfaceDown { segment, interface } => {
                 write!(f, "has its interface {interface} on segment {segment} down")
             }
+            Problem::Released {
+                segment,
+                address,
+                interface,
+            } => write!(
+                f,
+                "is not attached to segment {segment} ({address} is left on {interface}, down)"
+            ),
+            Problem::WrongInterface {
+                segment,
+                expected,
+                found,
+            } => write!(
+                f,
+                "has its interface on segment {segment} named {found}, not {expected} (renamed?)"
+            ),
             Problem::LostRoute { dest, via } if dest.prefix_len() == 0 => {
                 write!(f, "lost its default route via {via} (restarted?)")
             }
@@ -137,6 +178,16 @@ pub fn compare(expect: &Expectation, found: &Found) -> Vec<Problem> {
                 segment: segment.clone(),
                 address: *address,
             }),
+            // Docker disconnects a container from a network by renaming its
+            // interface back to the veth's name and taking it down; where it
+            // cannot move it out (a host interface holds the name seglab
+            // kept as an alternative), the address stays on a down link.
+            Some((interface, _, false)) if renamed_away(expect, *address, interface) => problems
+                .push(Problem::Released {
+                    segment: segment.clone(),
+                    address: *address,
+                    interface: interface.to_string(),
+                }),
             Some((interface, _, false)) => problems.push(Problem::InterfaceDown {
                 segment: segment.clone(),
                 interface: interface.to_string(),
@@ -152,7 +203,31 @@ pub fn compare(expect: &Expectation, found: &Found) -> Vec<Problem> {
             });
         }
     }
+    // Last: a restarted gateway gets the platform's names back, and its
+    // lost rule set and routes say more than that.
+    for (segment, address) in &expect.addresses {
+        let named = expect.interfaces.iter().find(|(a, _)| a == address);
+        let holder = found.addresses().find(|(_, a, _)| a == address);
+        if let (Some((_, expected)), Some((interface, _, true))) = (named, holder) {
+            if expected != interface {
+                problems.push(Problem::WrongInterface {
+                    segment: segment.clone(),
+                    expected: expected.clone(),
+                    found: interface.to_string(),
+                });
+            }
+        }
+    }
     problems
+}
+
+/// Whether `address` is on an interface that does not have the name seglab
+/// gave it.
+fn renamed_away(expect: &Expectation, address: Ipv4Addr, interface: &str) -> bool {
+    expect
+        .interfaces
+        .iter()
+        .any(|(a, n)| *a == address && n != interface)
 }
 
 #[derive(Deserialize)]
@@ -328,6 +403,10 @@ mod tests {
                 ("sensitive".into(), "198.18.31.1".parse().unwrap()),
                 ("transit".into(), "198.18.32.2".parse().unwrap()),
             ],
+            interfaces: vec![
+                ("198.18.31.1".parse().unwrap(), "sensitive".into()),
+                ("198.18.32.2".parse().unwrap(), "transit".into()),
+            ],
             routes: vec![(
                 "198.18.30.0/24".parse().unwrap(),
                 "198.18.32.1".parse().unwrap(),
@@ -335,9 +414,47 @@ mod tests {
         }
     }
 
+    /// [`IP`] after seglab named the interfaces after their segments.
+    fn named(ip: &str) -> String {
+        ip.replace("\"eth0\"", "\"sensitive\"")
+            .replace("\"eth1\"", "\"transit\"")
+    }
+
+    #[test]
+    fn an_interface_renamed_away_is_named() {
+        let ip = named(IP).replace("\"transit\"", "\"wan7\"");
+        let problems = compare(
+            &expect(),
+            &parse_found(&ip, &sealed(NFT), "DOCKER_").unwrap(),
+        );
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["has its interface on segment transit named wan7, not transit (renamed?)"]
+        );
+        // Disconnected by Docker: renamed back to the veth's name, down.
+        let ip = named(IP).replace(
+            "\"transit\",\"flags\":[\"BROADCAST\",\"MULTICAST\",\"UP\",",
+            "\"veth1a\",\"flags\":[\"BROADCAST\",\"MULTICAST\",",
+        );
+        let problems = compare(
+            &expect(),
+            &parse_found(&ip, &sealed(NFT), "DOCKER_").unwrap(),
+        );
+        assert_eq!(
+            problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            vec!["is not attached to segment transit (198.18.32.2 is left on veth1a, down)"]
+        );
+        // Never renamed: Docker's names.
+        let problems = compare(
+            &expect(),
+            &parse_found(IP, &sealed(NFT), "DOCKER_").unwrap(),
+        );
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
     #[test]
     fn a_sound_gateway_has_no_problems() {
-        let found = parse_found(IP, &sealed(NFT), "DOCKER_").unwrap();
+        let found = parse_found(&named(IP), &sealed(NFT), "DOCKER_").unwrap();
         assert_eq!(found.addresses().count(), 3);
         assert_eq!(compare(&expect(), &found), vec![]);
     }
@@ -345,7 +462,7 @@ mod tests {
     #[test]
     fn a_restarted_gateway_lost_rules_and_routes() {
         // After `docker restart`: Docker's addresses are back, nothing else.
-        let ip = IP.lines().next().unwrap().to_string()
+        let ip = named(IP).lines().next().unwrap().to_string()
             + "\n[{\"dst\":\"198.18.31.0/24\",\"dev\":\"eth0\"},{\"dst\":\"198.18.32.0/24\",\"dev\":\"eth1\"}]\n";
         let found = parse_found(&ip, r#"{"nftables": [{"metainfo": {}}]}"#, "DOCKER_").unwrap();
         let problems = compare(&expect(), &found);
@@ -361,7 +478,7 @@ mod tests {
     #[test]
     fn a_changed_rule_set_and_a_lost_segment_are_named() {
         let listing = sealed(NFT).replace("\"drop\"", "\"accept\"");
-        let ip = IP.replace("198.18.31.1", "10.9.9.9");
+        let ip = named(IP).replace("198.18.31.1", "10.9.9.9");
         let problems = compare(&expect(), &parse_found(&ip, &listing, "DOCKER_").unwrap());
         assert_eq!(
             problems.iter().map(ToString::to_string).collect::<Vec<_>>(),

@@ -4,6 +4,7 @@
 //! so that `verify` can tell they are still in place); `down` removes it.
 //! On any failure or interrupt `up` removes what it made itself.
 
+mod interfaces;
 mod overrides;
 
 pub use crate::runtime::{LabInfo, LabSummary, NodeInfo, UpOptions};
@@ -16,7 +17,7 @@ use crate::netns::NetnsError;
 use crate::nft;
 use crate::node_contract::NodeKind;
 use crate::runtime::{LabBackend, NodeRef};
-use crate::scenario::{topology, RuleFile, Scenario};
+use crate::scenario::{topology, Gateway, RuleFile, Scenario};
 use crate::trace;
 use futures_util::{stream, StreamExt};
 use std::path::PathBuf;
@@ -170,6 +171,12 @@ async fn configure_node<B: LabBackend>(
             health::seal_node(b, node, None).await?;
         }
         NodeKind::Gateway => {
+            let gw = sc
+                .gateway(name)
+                .expect("the node is a gateway of the scenario");
+            // Before routes and rules: renaming takes a link down, which
+            // drops the routes through it, and rules may match on names.
+            name_interfaces(b, node, gw).await?;
             let routes: String = topology::gateway_routes(sc, name)
                 .iter()
                 .map(|r| format!("route replace {} via {}\n", r.dest, r.via))
@@ -177,14 +184,23 @@ async fn configure_node<B: LabBackend>(
             if !routes.is_empty() {
                 ip_batch(b, node, &routes).await?;
             }
-            let gw = sc
-                .gateway(name)
-                .expect("the node is a gateway of the scenario");
             // Kept by every reset of the gateway's rule set.
             let own = trace::table::trace_table() + &crate::scan::table::scan_table();
             nft_apply(b, node, &own).await?;
             load_gateway_ruleset(b, sc, lab, node, gw.ruleset.as_ref()).await?;
         }
+    }
+    Ok(())
+}
+
+/// Renames the gateway's interfaces to the scenario's names (see
+/// [`interfaces`]). Bringing a link up again gives it back its connected
+/// route: the kernel keeps the address.
+async fn name_interfaces<B: LabBackend>(b: &B, node: &NodeRef, gw: &Gateway) -> Result<()> {
+    let found = b.inspect(node).await?;
+    let batch = interfaces::rename_batch(gw, &found.interfaces).map_err(Error::Environment)?;
+    if !batch.is_empty() {
+        ip_batch(b, node, &batch).await?;
     }
     Ok(())
 }
@@ -302,7 +318,10 @@ async fn load_file<B: LabBackend>(
             reset_gateway(b, node).await?;
         }
     }
-    let (text, offset) = nft::with_defines(sc, &user_text);
+    let gw = sc.gateway(&node.name).ok_or_else(|| {
+        Error::Environment(format!("{} is not a gateway of the scenario", node.name))
+    })?;
+    let (text, offset) = nft::with_defines(sc, gw, &user_text);
     apply_rules(
         b,
         node,

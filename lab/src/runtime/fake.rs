@@ -120,7 +120,13 @@ fn ip_json(sc: &Scenario, node: &str, lost_routes: bool) -> String {
         .iter()
         .enumerate()
         .map(|(i, (_, a))| {
-            serde_json::json!({"ifname": format!("eth{i}"), "flags": ["UP"],
+            // A gateway's interfaces as seglab named them.
+            let name = e
+                .interfaces
+                .iter()
+                .find(|(x, _)| x == a)
+                .map_or(format!("eth{i}"), |(_, n)| n.clone());
+            serde_json::json!({"ifname": name, "flags": ["UP"],
                 "addr_info": [{"family": "inet", "local": a.to_string()}]})
         })
         .collect();

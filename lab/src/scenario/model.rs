@@ -106,6 +106,13 @@ pub struct Segment {
 pub struct Attachment {
     pub segment: String,
     pub address: Ipv4Addr,
+    /// The name of the gateway's interface on the segment (`interface:` in
+    /// the scenario, else the segment's name): seglab renames the platform's
+    /// interface to it before any rule set is loaded. Empty in a lab made
+    /// by a seglab that did not rename (its interfaces keep the platform's
+    /// names).
+    #[serde(default)]
+    pub interface: String,
 }
 
 /// An nft file as loaded (display name for messages, and its text).
@@ -128,6 +135,14 @@ impl Gateway {
             .iter()
             .find(|a| a.segment == segment)
             .map(|a| a.address)
+    }
+
+    /// The name of the gateway's interface on `segment`.
+    pub fn interface_on(&self, segment: &str) -> Option<&str> {
+        self.attachments
+            .iter()
+            .find(|a| a.segment == segment)
+            .map(|a| a.interface.as_str())
     }
 }
 

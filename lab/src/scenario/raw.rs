@@ -66,12 +66,65 @@ pub struct RawSegment {
 #[serde(deny_unknown_fields)]
 pub struct RawGateway {
     pub name: S<String>,
-    pub segments: S<Vec<S<String>>>,
+    pub segments: S<Vec<S<RawAttach>>>,
     /// Hand-written nft rule set, relative to the scenario file.
     #[serde(default)]
     pub ruleset: Option<S<String>>,
     #[serde(default)]
     pub description: Option<String>,
+}
+
+/// One item of a gateway's `segments`: a segment's name (the interface is
+/// named after it), or `{segment: NAME, interface: IFNAME}`.
+#[derive(Debug)]
+pub enum RawAttach {
+    Name(String),
+    Map {
+        segment: S<String>,
+        interface: Option<S<String>>,
+    },
+}
+
+// By hand, not `#[serde(untagged)]`: an untagged enum is buffered by serde,
+// which loses the spans of the map form's values (serde-saphyr's
+// `Spanned` documents this limitation).
+impl<'de> Deserialize<'de> for RawAttach {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawAttach;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a segment name or a map `{segment: NAME, interface: IFNAME}`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawAttach, E> {
+                Ok(RawAttach::Name(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<RawAttach, A::Error> {
+                use serde::de::Error;
+                let (mut segment, mut interface) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "segment" if segment.is_none() => segment = Some(map.next_value()?),
+                        "interface" if interface.is_none() => interface = Some(map.next_value()?),
+                        "segment" | "interface" => {
+                            return Err(A::Error::custom(format!("duplicate field `{key}`")))
+                        }
+                        other => {
+                            return Err(A::Error::unknown_field(other, &["segment", "interface"]))
+                        }
+                    }
+                }
+                Ok(RawAttach::Map {
+                    segment: segment.ok_or_else(|| A::Error::missing_field("segment"))?,
+                    interface,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Deserialize)]

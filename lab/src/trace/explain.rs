@@ -73,8 +73,9 @@ pub struct Port {
 impl std::fmt::Display for Port {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.segment {
-            Some(s) => write!(f, "{} ({s})", self.interface),
-            None => f.write_str(&self.interface),
+            // Named after its segment (seglab's default): said once.
+            Some(s) if *s != self.interface => write!(f, "{} ({s})", self.interface),
+            _ => f.write_str(&self.interface),
         }
     }
 }

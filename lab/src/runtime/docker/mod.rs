@@ -18,6 +18,7 @@ mod losses;
 mod nodes;
 mod segments;
 mod state;
+mod taken;
 mod teardown;
 mod trace;
 

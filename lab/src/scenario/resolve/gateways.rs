@@ -2,7 +2,9 @@
 //! hand-written rule set it loads. Addresses are placed later (`routers`),
 //! once every gateway of a segment is known.
 
-use super::{at, check_name, Attachment, Gateway, Names, RawGateway, RawSegment, RuleFile};
+use super::{
+    at, check_name, Attachment, Gateway, Names, RawAttach, RawGateway, RawSegment, RuleFile,
+};
 use crate::diag::Diagnostics;
 use crate::scenario::Source;
 use std::net::Ipv4Addr;
@@ -30,28 +32,66 @@ pub(super) fn resolve(
             );
         }
         let mut attachments = Vec::new();
-        for (j, s) in g.segments.value.iter().enumerate() {
-            if !raw_segments.iter().any(|x| x.name.value == s.value) {
-                d.push(
-                    at(s),
-                    format!("gateways[{i}].segments[{j}]"),
-                    format!("unknown segment `{}`", s.value),
-                );
-            } else if attachments
+        for (j, item) in g.segments.value.iter().enumerate() {
+            let field = format!("gateways[{i}].segments[{j}]");
+            let (segment, seg_at, seg_field, interface) = match &item.value {
+                RawAttach::Name(n) => (n, at(item), field.clone(), None),
+                RawAttach::Map { segment, interface } => (
+                    &segment.value,
+                    at(segment),
+                    format!("{field}.segment"),
+                    interface.as_ref(),
+                ),
+            };
+            if !raw_segments.iter().any(|x| &x.name.value == segment) {
+                d.push(seg_at, seg_field, format!("unknown segment `{segment}`"));
+                continue;
+            }
+            if attachments
                 .iter()
-                .any(|a: &Attachment| a.segment == s.value)
+                .any(|a: &Attachment| &a.segment == segment)
             {
                 d.push(
-                    at(s),
-                    format!("gateways[{i}].segments[{j}]"),
-                    format!("segment `{}` is listed twice", s.value),
+                    seg_at,
+                    seg_field,
+                    format!("segment `{segment}` is listed twice"),
                 );
-            } else {
-                attachments.push(Attachment {
-                    segment: s.value.clone(),
-                    address: Ipv4Addr::UNSPECIFIED,
-                });
+                continue;
             }
+            let (name, name_at, name_field) = match interface {
+                Some(n) => (n.value.clone(), at(n), format!("{field}.interface")),
+                None if segment.len() > IFNAMSIZ => {
+                    d.push(
+                        seg_at,
+                        seg_field,
+                        format!(
+                            "segment name `{segment}` is too long for an interface name \
+                             (at most {IFNAMSIZ} bytes): set `interface:`, \
+                             e.g. `{{segment: {segment}, interface: {}}}`",
+                            segment.get(..IFNAMSIZ).unwrap_or("NAME")
+                        ),
+                    );
+                    continue;
+                }
+                None => (segment.clone(), seg_at, seg_field),
+            };
+            if let Some(why) = interface_problem(&name) {
+                d.push(name_at, name_field, why);
+            } else if let Some(other) = attachments.iter().find(|a| a.interface == name) {
+                d.push(
+                    name_at,
+                    name_field,
+                    format!(
+                        "interface `{name}` is already the name of this gateway's interface on segment `{}`",
+                        other.segment
+                    ),
+                );
+            }
+            attachments.push(Attachment {
+                segment: segment.clone(),
+                address: Ipv4Addr::UNSPECIFIED,
+                interface: name,
+            });
         }
         if g.segments.value.is_empty() {
             d.push(
@@ -77,4 +117,60 @@ pub(super) fn resolve(
         });
     }
     gateways
+}
+
+/// The longest interface name Linux takes (IFNAMSIZ less the NUL).
+const IFNAMSIZ: usize = 15;
+
+/// Why `name` cannot be a Linux interface name (see the kernel's
+/// `dev_valid_name`), or None. `lo` is refused too: every namespace has it.
+pub(crate) fn interface_problem(name: &str) -> Option<String> {
+    let why = if name.is_empty() {
+        "an interface name cannot be empty".to_string()
+    } else if name.len() > IFNAMSIZ {
+        format!(
+            "interface name `{name}` is {} bytes long (Linux takes at most {IFNAMSIZ})",
+            name.len()
+        )
+    } else if name == "." || name == ".." {
+        format!("`{name}` is not a valid interface name")
+    } else if let Some(c) = name
+        .chars()
+        .find(|c| *c == '/' || *c == ':' || c.is_whitespace() || c.is_control())
+    {
+        format!("interface name `{name}` holds {c:?}, which Linux refuses in interface names")
+    } else if name.starts_with('-') {
+        format!("interface name `{name}` starts with `-` (it would read as an option)")
+    } else if name == "lo" {
+        "`lo` is the loopback interface of every node; choose another name".to_string()
+    } else {
+        return None;
+    };
+    Some(why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::interface_problem;
+
+    #[test]
+    fn interface_names_follow_the_kernels_rules() {
+        for ok in ["lan0", "dmz", "wan.10", "a-b_c", "x23456789012345"] {
+            assert_eq!(interface_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "",
+            "x234567890123456",
+            ".",
+            "..",
+            "a/b",
+            "a:b",
+            "a b",
+            "tab\t",
+            "-lan",
+            "lo",
+        ] {
+            assert!(interface_problem(bad).is_some(), "{bad:?}");
+        }
+    }
 }
