@@ -48,6 +48,7 @@ pub mod ports;
 pub mod probe;
 pub mod render;
 pub mod report;
+pub mod rulefile;
 pub mod rulesource;
 pub mod runtime;
 pub mod scan;

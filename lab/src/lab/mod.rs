@@ -4,9 +4,11 @@
 //! so that `verify` can tell they are still in place); `down` removes it.
 //! On any failure or interrupt `up` removes what it made itself.
 
+mod iptables;
 mod overrides;
 
 pub use crate::runtime::{LabInfo, LabSummary, NodeInfo, UpOptions};
+pub use iptables::load_iptables;
 pub use overrides::{apply_overrides, fits, RulesetOverride};
 
 use crate::cancel::Cancel;
@@ -275,6 +277,12 @@ pub(crate) async fn apply_file<B: LabBackend>(
     node: &NodeRef,
     rules: &RuleFile,
 ) -> Result<()> {
+    if iptables::is_dump(rules) {
+        // Refused when the scenario or `--ruleset` was read; never reset a
+        // gateway's rule set on the way to a phase.
+        let e = crate::rulefile::check_phase_file(rules).expect_err("a dump");
+        return Err(Error::Input(e[0].to_string()));
+    }
     load_file(b, sc, lab, node, rules, false).await
 }
 
@@ -288,6 +296,13 @@ async fn load_file<B: LabBackend>(
     rules: &RuleFile,
     freshly_reset: bool,
 ) -> Result<()> {
+    if iptables::is_dump(rules) {
+        // A dump replaces whole tables: it starts from a reset gateway.
+        if !freshly_reset {
+            reset_gateway(b, node).await?;
+        }
+        return load_iptables(b, node, rules, lab).await;
+    }
     let (user_text, flushes) = nft::without_flush_ruleset(&rules.text);
     if !flushes.is_empty() {
         // What the file asks for, without wiping the platform's own table.
@@ -328,6 +343,7 @@ pub async fn up_or_clean<B: LabBackend>(
     // Checks that create nothing: a failure here must not clean up, above
     // all not a lab of the same name that is already running.
     b.preflight()?;
+    iptables::preflight(sc)?;
     check_lab_name(lab)?;
     progress("image");
     let prepared = tokio::select! {

@@ -44,13 +44,28 @@ impl std::str::FromStr for RulesetOverride {
     }
 }
 
-fn read(path: &PathBuf) -> Result<RuleFile> {
+/// Reads an override's file and checks its format (a phase's files must be
+/// nft): every problem, located in the file.
+fn read(o: &RulesetOverride) -> Result<RuleFile> {
+    let path = &o.path;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Input(format!("--ruleset: cannot read {}: {e}", path.display())))?;
-    Ok(RuleFile {
+    let file = RuleFile {
         file: path.display().to_string(),
         text,
-    })
+    };
+    let checked = match o.phase {
+        None => crate::rulefile::check(&file),
+        Some(_) => crate::rulefile::check_phase_file(&file),
+    };
+    if let Err(problems) = checked {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(Error::Input(format!(
+            "--ruleset: {}",
+            lines.join("\n--ruleset: ")
+        )));
+    }
+    Ok(file)
 }
 
 /// Applies the overrides that concern `sc`. With `strict`, an override naming
@@ -79,7 +94,7 @@ pub fn apply_overrides(
             }
             continue;
         }
-        let file = read(&o.path)?;
+        let file = read(o)?;
         match &o.phase {
             None => {
                 let gw = sc

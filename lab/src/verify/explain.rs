@@ -60,12 +60,15 @@ async fn rules_of<B: LabBackend>(
             .rules
             .iter()
             .map(|(key, rule)| {
-                let source = sources.get(key).map(|s| format!("{}:{}", s.file, s.line));
+                let source = sources.get(key);
                 (
                     (key.family.clone(), key.table.clone(), key.handle),
                     NamedRule {
-                        text: rule.text.clone(),
-                        source,
+                        // An iptables-save line is told as written.
+                        text: source
+                            .and_then(|s| s.rule.clone())
+                            .unwrap_or_else(|| rule.text.clone()),
+                        source: source.map(|s| format!("{}:{}", s.file, s.line)),
                     },
                 )
             })
