@@ -17,6 +17,8 @@
 
 mod compare;
 mod dump;
+#[cfg(test)]
+mod dump_tests;
 mod statements;
 #[cfg(test)]
 mod tests;
