@@ -14,6 +14,9 @@
 /// The tables seglab loads from a dump.
 pub const LOADED_TABLES: [&str; 3] = ["filter", "raw", "mangle"];
 
+/// Chains of the platform in a node (see `LabBackend::platform_chain_prefix`).
+const PLATFORM_PREFIX: &str = "DOCKER_";
+
 /// A dump as written: its tables in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Dump {
@@ -187,6 +190,16 @@ pub fn parse(text: &str) -> (Dump, Vec<(usize, String)>) {
         if let Some(chain) = line.strip_prefix(':') {
             let parts: Vec<&str> = chain.split_whitespace().collect();
             match parts.as_slice() {
+                // Docker's embedded DNS keeps its chains (`DOCKER_OUTPUT`,
+                // ...) in each node; seglab never resets nor seals a table
+                // holding such a chain, so a dump must not make one.
+                [name, ..] if name.starts_with(PLATFORM_PREFIX) => problems.push((
+                    n,
+                    format!(
+                        "chain `{name}`: chains named {PLATFORM_PREFIX}* are the platform's \
+                         (Docker's DNS) in a lab node; give the chain another name"
+                    ),
+                )),
                 [name, policy, ..] if matches!(*policy, "ACCEPT" | "DROP" | "-") => {
                     table.chains.push(ChainLine {
                         name: name.to_string(),

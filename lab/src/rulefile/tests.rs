@@ -81,6 +81,15 @@ fn a_dump_is_read_table_by_table() {
 
 #[test]
 fn every_refused_case_is_told_at_its_line() {
+    let docker = validate("*filter\n:DOCKER_OUTPUT - [0:0]\n:DOCKER-USER - [0:0]\nCOMMIT\n");
+    assert_eq!(docker.len(), 1);
+    assert_eq!(docker[0].0, 2);
+    assert!(
+        docker[0]
+            .1
+            .contains("chains named DOCKER_* are the platform's"),
+        "{docker:?}"
+    );
     let text = "-A FORWARD -j ACCEPT\n*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j DNAT --to-destination 10.0.0.1\nCOMMIT\n*filter\n:FORWARD MAYBE [0:0]\n-t nat -A FORWARD -j ACCEPT\nhello\n*security\nCOMMIT\n*raw\n:PREROUTING ACCEPT [0:0]\n";
     let problems = validate(text);
     let lines: Vec<usize> = problems.iter().map(|p| p.0).collect();
