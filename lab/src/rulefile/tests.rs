@@ -192,3 +192,11 @@ fn restore_errors_are_told_at_the_users_line() {
         "f: iptables-nft-restore refused it"
     );
 }
+
+#[test]
+fn a_scenario_needs_iptables_only_with_a_dump() {
+    let mut sc = crate::scenario::load("scenario-3").unwrap();
+    assert!(!uses_iptables(&sc));
+    sc.gateways[0].ruleset = Some(file("gw.iptables", DUMP));
+    assert!(uses_iptables(&sc));
+}

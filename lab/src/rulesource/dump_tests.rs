@@ -114,3 +114,24 @@ fn a_chain_that_does_not_add_up_gets_no_sources() {
         "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -j ACCEPT\n-I FORWARD 1 -j DROP\nCOMMIT\n";
     assert!(locate(&listing, &[&dump("i", insert)]).is_empty());
 }
+
+#[test]
+fn untranslated_matches_are_listed_as_xt_and_still_map() {
+    let text = include_str!("../../../tests/fixtures/listings/iptables-xt.iptables");
+    let listing = parse_listing(include_str!(
+        "../../../tests/fixtures/listings/iptables-xt.txt"
+    ))
+    .unwrap();
+    assert_eq!(
+        listing.rules[&ip("filter", 5)].text,
+        "meta l4proto tcp xt match string counter packets 0 bytes 0 drop"
+    );
+    let sources = locate(&listing, &[&dump("x.iptables", text)]);
+    let lines: Vec<(u64, usize)> = sources.iter().map(|(k, s)| (k.handle, s.line)).collect();
+    assert_eq!(lines, [(4, 6), (5, 7), (6, 8)]);
+    assert!(sources[&ip("filter", 5)]
+        .rule
+        .as_deref()
+        .unwrap()
+        .contains("--string \"GET /\""));
+}
