@@ -494,6 +494,18 @@ pub(crate) mod tests {
     use super::*;
     use std::time::{Duration, Instant};
 
+    #[test]
+    fn a_missing_iptables_restore_says_how_to_install_it() {
+        let e = NetnsError::ToolMissing {
+            program: "iptables-nft-restore".into(),
+        };
+        assert!(
+            e.to_string()
+                .ends_with("install it with `apt-get install iptables`"),
+            "{e}"
+        );
+    }
+
     /// A throwaway network namespace: `unshare -n sleep 60`, killed on drop.
     pub(crate) struct TestNs {
         child: std::process::Child,

@@ -66,7 +66,9 @@ impl std::fmt::Display for Step {
                 if let Some(s) = &self.source {
                     write!(f, " ({s})")?;
                 }
-                if !r.ends_with(&self.verdict) {
+                // An iptables-save line ends in `-j ACCEPT`: no need to repeat it.
+                let target = format!("-j {}", self.verdict.to_uppercase());
+                if !r.ends_with(&self.verdict) && !r.ends_with(&target) {
                     write!(f, " -> {}", self.verdict)?;
                 }
                 Ok(())
