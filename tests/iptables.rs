@@ -190,6 +190,16 @@ fn the_right_dump_passes_verify() {
     for r in reports(&o) {
         assert_eq!(failing(&r), Vec::<String>::new());
     }
+    // Judging gw-sensitive alone clears gw-mgmt meanwhile and reloads the
+    // dump after: gw-mgmt is sound again and the lab still passes.
+    let o = run(&["verify", &guard.0, "--isolate", "gw-sensitive"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&["status", &guard.0]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let row = out.lines().find(|l| l.contains(" gw-mgmt ")).unwrap();
+    assert!(row.contains(" ok "), "{out}");
+    let o = verify_json(&guard.0);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! so tracing, sealing and explanations work on them as on nft files.
 
 use crate::error::{Error, Result};
+use crate::health;
 use crate::netns::{self, NetnsError};
 use crate::rulefile::{self, iptables, RuleFormat};
 use crate::runtime::{LabBackend, NodeRef};
@@ -41,6 +42,38 @@ pub async fn load_iptables<B: LabBackend>(
         }),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Replaces a gateway's rule set with the dump `rules`, the old one staying
+/// whole when the dump is refused: `iptables-nft-restore` replaces the
+/// dump's tables in one transaction, then the tables of the old rule set
+/// that the dump does not make are deleted (the platform's and seglab's
+/// own stay). Meanwhile both the old tables and the new decide, which only
+/// ever drops more. The caller seals the gateway after.
+pub async fn replace_with_dump<B: LabBackend>(
+    b: &B,
+    node: &NodeRef,
+    rules: &RuleFile,
+    lab: &str,
+) -> Result<()> {
+    load_iptables(b, node, rules, lab).await?;
+    let made: Vec<String> = iptables::parse(&rules.text)
+        .0
+        .tables
+        .iter()
+        .map(|t| format!("ip {}", t.name))
+        .collect();
+    let listing = health::listing(b, node).await?;
+    let stale: String = health::seal::tables_to_reset(&listing, b.platform_chain_prefix())
+        .map_err(|e| Error::Environment(format!("cannot reset the gateway's rule set: {e}")))?
+        .into_iter()
+        .filter(|t| !made.contains(t))
+        .map(|t| format!("delete table {t}\n"))
+        .collect();
+    if !stale.is_empty() {
+        super::nft_apply(b, node, &stale).await?;
+    }
+    Ok(())
 }
 
 /// Fails, before anything is made, when a file of `sc` is an iptables-save

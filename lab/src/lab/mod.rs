@@ -8,7 +8,7 @@ mod iptables;
 mod overrides;
 
 pub use crate::runtime::{LabInfo, LabSummary, NodeInfo, UpOptions};
-pub use iptables::load_iptables;
+pub use iptables::{load_iptables, replace_with_dump};
 pub use overrides::{apply_overrides, fits, RulesetOverride};
 
 use crate::cancel::Cancel;
@@ -261,6 +261,11 @@ pub(crate) async fn load_gateway_ruleset<B: LabBackend>(
     node: &NodeRef,
     rules: Option<&RuleFile>,
 ) -> Result<()> {
+    if let Some(r) = rules.filter(|r| iptables::is_dump(r)) {
+        iptables::replace_with_dump(b, node, r, lab).await?;
+        health::seal_node(b, node, None).await?;
+        return Ok(());
+    }
     reset_gateway(b, node).await?;
     if let Some(r) = rules {
         load_file(b, sc, lab, node, r, true).await?;
@@ -296,13 +301,6 @@ async fn load_file<B: LabBackend>(
     rules: &RuleFile,
     freshly_reset: bool,
 ) -> Result<()> {
-    if iptables::is_dump(rules) {
-        // A dump replaces whole tables: it starts from a reset gateway.
-        if !freshly_reset {
-            reset_gateway(b, node).await?;
-        }
-        return load_iptables(b, node, rules, lab).await;
-    }
     let (user_text, flushes) = nft::without_flush_ruleset(&rules.text);
     if !flushes.is_empty() {
         // What the file asks for, without wiping the platform's own table.
