@@ -151,4 +151,43 @@ mod tests {
         assert!("=x".parse::<RulesetOverride>().is_err());
         assert!("gw@=x".parse::<RulesetOverride>().is_err());
     }
+
+    #[test]
+    fn a_dump_replaces_a_gateways_rule_set_but_opens_no_phase() {
+        let dir = std::env::temp_dir().join(format!("seglab-ovr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dump = dir.join("gw.iptables");
+        std::fs::write(&dump, "*filter\n:FORWARD DROP [0:0]\nCOMMIT\n").unwrap();
+        let nat = dir.join("nat.iptables");
+        std::fs::write(&nat, "*nat\nCOMMIT\n").unwrap();
+        let mut sc = crate::scenario::load("scenario-3").unwrap();
+        let o = |s: String| -> RulesetOverride { s.parse().unwrap() };
+        let ok = o(format!("gw-mgmt={}", dump.display()));
+        apply_overrides(&mut sc, &[ok], true).unwrap();
+        assert!(sc
+            .gateway("gw-mgmt")
+            .unwrap()
+            .ruleset
+            .as_ref()
+            .unwrap()
+            .file
+            .ends_with("gw.iptables"));
+        let phase = o(format!("gw-mgmt@push-install={}", dump.display()));
+        let e = apply_overrides(&mut sc, &[phase], true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("gw.iptables:1: a phase's files must be nft text"),
+            "{e}"
+        );
+        let e =
+            apply_overrides(&mut sc, &[o(format!("gw-mgmt={}", nat.display()))], true).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_BAD_INPUT);
+        assert!(
+            e.to_string()
+                .contains("nat.iptables:1: table `nat` is not loaded"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
