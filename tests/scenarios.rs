@@ -197,6 +197,10 @@ invalid_fixtures! {
     invalid_phase_unknown_gateway: "phase-unknown-gateway",
     invalid_phase_duplicate: "phase-duplicate",
     invalid_phase_missing_open_file: "phase-missing-open-file",
+    // Rule files neither nft nor iptables-save, or dumps seglab refuses.
+    invalid_ruleset_iptables_refused: "ruleset-iptables-refused",
+    invalid_ruleset_neither_format: "ruleset-neither-format",
+    invalid_phase_open_iptables: "phase-open-iptables",
     // Names.
     invalid_name_uppercase: "name-uppercase",
     invalid_name_too_long: "name-too-long",

@@ -222,7 +222,7 @@ pub enum ExplainFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct LabInputs {
-    /// Your own nft file: GATEWAY=FILE, GATEWAY@PHASE=FILE, GATEWAY@PHASE:close=FILE.
+    /// Your own rule file (nft, or iptables-save for GATEWAY=FILE): GATEWAY=FILE, GATEWAY@PHASE=FILE, GATEWAY@PHASE:close=FILE.
     #[arg(long = "ruleset", value_name = "GATEWAY=FILE")]
     pub rulesets: Vec<RulesetOverride>,
     #[arg(long = "param", value_name = "KEY=VALUE")]

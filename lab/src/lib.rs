@@ -51,6 +51,7 @@ pub mod ports;
 pub mod probe;
 pub mod render;
 pub mod report;
+pub mod rulefile;
 pub mod rulesource;
 pub mod runtime;
 pub mod scan;

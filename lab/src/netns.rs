@@ -117,6 +117,11 @@ fn install_hint(program: &str) -> String {
         .unwrap_or(program);
     if REQUIRED_TOOLS.contains(&base) {
         format!("; install it with `{INSTALL_HINT}`")
+    } else if base == "iptables-nft-restore" {
+        // Needed only for iptables-save rule files.
+        "; seglab loads iptables-save rule files with it: install it with \
+         `apt-get install iptables`"
+            .to_string()
     } else {
         String::new()
     }
@@ -240,6 +245,11 @@ pub fn check_tools() -> Result<(), NetnsError> {
         resolve(tool)?;
     }
     Ok(())
+}
+
+/// Checks that `program` is installed (a tool only some rule files need).
+pub fn check_tool(program: &str) -> Result<(), NetnsError> {
+    resolve(program).map(drop)
 }
 
 /// Runs the host program `program` with `args` inside the network namespace of
@@ -483,6 +493,18 @@ where
 pub(crate) mod tests {
     use super::*;
     use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_missing_iptables_restore_says_how_to_install_it() {
+        let e = NetnsError::ToolMissing {
+            program: "iptables-nft-restore".into(),
+        };
+        assert!(
+            e.to_string()
+                .ends_with("install it with `apt-get install iptables`"),
+            "{e}"
+        );
+    }
 
     /// A throwaway network namespace: `unshare -n sleep 60`, killed on drop.
     pub(crate) struct TestNs {

@@ -16,10 +16,14 @@
 //! different but may be the same rule.)
 
 mod compare;
+mod dump;
+#[cfg(test)]
+mod dump_tests;
 mod statements;
 #[cfg(test)]
 mod tests;
 
+use crate::rulefile::RuleFormat;
 use crate::scenario::RuleFile;
 use compare::{fits, shape};
 use statements::{steps, Statement, Step};
@@ -76,6 +80,10 @@ pub struct Source {
     pub file: String,
     /// 1-based, in [`RuleFile::text`]; the statement's first line.
     pub line: usize,
+    /// The rule as written in the file, for an iptables-save line (`-A
+    /// FORWARD ... -j ACCEPT`), which nft lists quite differently.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -292,6 +300,30 @@ fn statements_of<'a>(loaded: &[&'a RuleFile]) -> Vec<(&'a str, Statement)> {
 /// Rules no file made (Docker's `ip nat`, seglab's own tables, a rule added
 /// by hand) and rules that more than one statement could have made get none.
 pub fn locate(listing: &Listing, loaded: &[&RuleFile]) -> BTreeMap<RuleKey, Source> {
+    // iptables-save dumps are matched line for rule (see [`dump`]), after
+    // the nft files: a dump's own lines are the surer sources.
+    let (dumps, nft): (Vec<&RuleFile>, Vec<&RuleFile>) = loaded
+        .iter()
+        .partition(|f| f.format() == RuleFormat::IptablesSave);
+    let mut out = locate_nft(listing, &nft);
+    for d in dumps {
+        out.extend(dump::locate(listing, d).0);
+    }
+    out
+}
+
+/// Where each base chain's policy was written, for the chains an
+/// iptables-save dump made (`:FORWARD DROP [0:0]`); nft files write a
+/// policy inside the chain's `type` line, which is not told here.
+pub fn locate_policies(listing: &Listing, loaded: &[&RuleFile]) -> BTreeMap<ChainKey, Source> {
+    loaded
+        .iter()
+        .filter(|f| f.format() == RuleFormat::IptablesSave)
+        .flat_map(|d| dump::locate(listing, d).1)
+        .collect()
+}
+
+fn locate_nft(listing: &Listing, loaded: &[&RuleFile]) -> BTreeMap<RuleKey, Source> {
     let mut by_chain: BTreeMap<ChainKey, Vec<(&str, Statement)>> = BTreeMap::new();
     for (file, s) in statements_of(loaded) {
         let key = ChainKey {
@@ -324,6 +356,7 @@ pub fn locate(listing: &Listing, loaded: &[&RuleFile]) -> BTreeMap<RuleKey, Sour
             let source = Source {
                 file: file.to_string(),
                 line: s.line,
+                rule: None,
             };
             out.insert(rules[i].0.clone(), source);
         }

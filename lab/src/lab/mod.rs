@@ -5,9 +5,11 @@
 //! On any failure or interrupt `up` removes what it made itself.
 
 mod interfaces;
+mod iptables;
 mod overrides;
 
 pub use crate::runtime::{LabInfo, LabSummary, NodeInfo, UpOptions};
+pub use iptables::{load_iptables, replace_with_dump};
 pub use overrides::{apply_overrides, fits, RulesetOverride};
 
 use crate::cancel::Cancel;
@@ -275,6 +277,11 @@ pub(crate) async fn load_gateway_ruleset<B: LabBackend>(
     node: &NodeRef,
     rules: Option<&RuleFile>,
 ) -> Result<()> {
+    if let Some(r) = rules.filter(|r| iptables::is_dump(r)) {
+        iptables::replace_with_dump(b, node, r, lab).await?;
+        health::seal_node(b, node, None).await?;
+        return Ok(());
+    }
     reset_gateway(b, node).await?;
     if let Some(r) = rules {
         load_file(b, sc, lab, node, r, true).await?;
@@ -291,6 +298,12 @@ pub(crate) async fn apply_file<B: LabBackend>(
     node: &NodeRef,
     rules: &RuleFile,
 ) -> Result<()> {
+    if iptables::is_dump(rules) {
+        // Refused when the scenario or `--ruleset` was read; never reset a
+        // gateway's rule set on the way to a phase.
+        let e = crate::rulefile::check_phase_file(rules).expect_err("a dump");
+        return Err(Error::Input(e[0].to_string()));
+    }
     load_file(b, sc, lab, node, rules, false).await
 }
 
@@ -347,6 +360,7 @@ pub async fn up_or_clean<B: LabBackend>(
     // Checks that create nothing: a failure here must not clean up, above
     // all not a lab of the same name that is already running.
     b.preflight()?;
+    iptables::preflight(sc)?;
     check_lab_name(lab)?;
     progress("image");
     let prepared = tokio::select! {

@@ -44,13 +44,28 @@ impl std::str::FromStr for RulesetOverride {
     }
 }
 
-fn read(path: &PathBuf) -> Result<RuleFile> {
+/// Reads an override's file and checks its format (a phase's files must be
+/// nft): every problem, located in the file.
+fn read(o: &RulesetOverride) -> Result<RuleFile> {
+    let path = &o.path;
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Input(format!("--ruleset: cannot read {}: {e}", path.display())))?;
-    Ok(RuleFile {
+    let file = RuleFile {
         file: path.display().to_string(),
         text,
-    })
+    };
+    let checked = match o.phase {
+        None => crate::rulefile::check(&file),
+        Some(_) => crate::rulefile::check_phase_file(&file),
+    };
+    if let Err(problems) = checked {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(Error::Input(format!(
+            "--ruleset: {}",
+            lines.join("\n--ruleset: ")
+        )));
+    }
+    Ok(file)
 }
 
 /// Applies the overrides that concern `sc`. With `strict`, an override naming
@@ -79,7 +94,7 @@ pub fn apply_overrides(
             }
             continue;
         }
-        let file = read(&o.path)?;
+        let file = read(o)?;
         match &o.phase {
             None => {
                 let gw = sc
@@ -135,5 +150,44 @@ mod tests {
         assert!("gw-a".parse::<RulesetOverride>().is_err());
         assert!("=x".parse::<RulesetOverride>().is_err());
         assert!("gw@=x".parse::<RulesetOverride>().is_err());
+    }
+
+    #[test]
+    fn a_dump_replaces_a_gateways_rule_set_but_opens_no_phase() {
+        let dir = std::env::temp_dir().join(format!("seglab-ovr-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dump = dir.join("gw.iptables");
+        std::fs::write(&dump, "*filter\n:FORWARD DROP [0:0]\nCOMMIT\n").unwrap();
+        let nat = dir.join("nat.iptables");
+        std::fs::write(&nat, "*nat\nCOMMIT\n").unwrap();
+        let mut sc = crate::scenario::load("scenario-3").unwrap();
+        let o = |s: String| -> RulesetOverride { s.parse().unwrap() };
+        let ok = o(format!("gw-mgmt={}", dump.display()));
+        apply_overrides(&mut sc, &[ok], true).unwrap();
+        assert!(sc
+            .gateway("gw-mgmt")
+            .unwrap()
+            .ruleset
+            .as_ref()
+            .unwrap()
+            .file
+            .ends_with("gw.iptables"));
+        let phase = o(format!("gw-mgmt@push-install={}", dump.display()));
+        let e = apply_overrides(&mut sc, &[phase], true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("gw.iptables:1: a phase's files must be nft text"),
+            "{e}"
+        );
+        let e =
+            apply_overrides(&mut sc, &[o(format!("gw-mgmt={}", nat.display()))], true).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_BAD_INPUT);
+        assert!(
+            e.to_string()
+                .contains("nat.iptables:1: table `nat` is not loaded"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

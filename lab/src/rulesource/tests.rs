@@ -61,6 +61,7 @@ fn at(file: &str, line: usize) -> Option<Source> {
     Some(Source {
         file: file.into(),
         line,
+        rule: None,
     })
 }
 

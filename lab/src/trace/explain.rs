@@ -29,7 +29,14 @@ pub struct NamedRule {
 }
 
 /// The rules of the traced nodes, by node and (family, table, handle).
+/// A chain's policy, where its line is known, is under [`policy_key`].
 pub type RuleBook = BTreeMap<String, BTreeMap<(String, String, u64), NamedRule>>;
+
+/// Where a [`RuleBook`] keeps a chain's policy: handle 0, which no rule
+/// has, under `TABLE CHAIN` (a table's base chains each have one).
+pub fn policy_key(family: &str, table: &str, chain: &str) -> (String, String, u64) {
+    (family.to_string(), format!("{table} {chain}"), 0)
+}
 
 /// How one chain decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,13 +54,21 @@ pub struct Step {
 impl std::fmt::Display for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.rule {
-            None => write!(f, "{} policy {}", self.chain, self.verdict),
+            None => {
+                write!(f, "{} policy {}", self.chain, self.verdict)?;
+                if let Some(s) = &self.source {
+                    write!(f, " ({s})")?;
+                }
+                Ok(())
+            }
             Some(r) => {
                 write!(f, "{} rule `{r}`", self.chain)?;
                 if let Some(s) = &self.source {
                     write!(f, " ({s})")?;
                 }
-                if !r.ends_with(&self.verdict) {
+                // An iptables-save line ends in `-j ACCEPT`: no need to repeat it.
+                let target = format!("-j {}", self.verdict.to_uppercase());
+                if !r.ends_with(&self.verdict) && !r.ends_with(&target) {
                     write!(f, " -> {}", self.verdict)?;
                 }
                 Ok(())
@@ -166,16 +181,28 @@ fn steps(walk: &Walk, node: &str, facts: Option<&NodeFacts>, rules: &RuleBook) -
         .filter_map(|d| {
             let mut words = d.chain.splitn(3, ' ');
             let (family, table) = (words.next()?.to_string(), words.next()?.to_string());
+            let chain = words.next().unwrap_or("");
             if facts.is_some_and(|f| f.platform_tables.contains(&(family.clone(), table.clone()))) {
                 return None;
             }
-            let named = d
-                .handle
-                .and_then(|h| rules.get(node)?.get(&(family, table, h)).cloned());
+            let book = rules.get(node);
+            let named = match d.handle {
+                Some(h) => book.and_then(|b| b.get(&(family, table, h)).cloned()),
+                // The policy decided: its line, where a file wrote it.
+                None if d.rule.is_none() => book
+                    .and_then(|b| b.get(&policy_key(&family, &table, chain)))
+                    .map(|n| NamedRule {
+                        text: String::new(),
+                        ..n.clone()
+                    }),
+                None => None,
+            };
+            let is_rule = d.handle.is_some() || d.rule.is_some();
             Some(Step {
                 chain: d.chain.clone(),
                 rule: named
                     .as_ref()
+                    .filter(|_| is_rule)
                     .map(|n| n.text.clone())
                     .or_else(|| d.rule.clone())
                     .or_else(|| d.handle.map(|h| format!("handle {h}"))),

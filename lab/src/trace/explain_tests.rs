@@ -367,3 +367,54 @@ fn a_probe_every_traced_node_let_through_is_told_apart() {
     // Two hosts of one segment without a firewall: nothing is traced.
     assert_eq!(let_through(&sc, "agent-1", "agent-2", &[]), None);
 }
+
+#[test]
+fn a_policy_written_on_a_line_of_its_own_is_told_with_it() {
+    // An iptables-save dump writes `:FORWARD DROP [0:0]`: the book has the
+    // policy under its key, and the step names it (not as a rule).
+    let sc = sc();
+    let walks = [walk(
+        "gw-sensitive",
+        &on(&sc, "gw-sensitive", "sensitive"),
+        &on(&sc, "gw-sensitive", "transit"),
+        vec![decision("ip filter FORWARD", None, "drop")],
+    )];
+    let mut rules = RuleBook::new();
+    rules.entry("gw-sensitive".into()).or_default().insert(
+        super::policy_key("ip", "filter", "FORWARD"),
+        NamedRule {
+            text: ":FORWARD DROP".into(),
+            source: Some("gw.iptables:6".into()),
+        },
+    );
+    let e = explain(
+        &sc,
+        subject(Observed::Blocked),
+        &walks,
+        &all_facts(&sc),
+        &rules,
+    );
+    assert_eq!(
+        e.why,
+        "dropped by gw-sensitive: ip filter FORWARD policy drop (gw.iptables:6)"
+    );
+    assert_eq!(e.path[0].steps[0].rule, None);
+    // Another chain's policy is not this one's.
+    let walks = [walk(
+        "gw-sensitive",
+        &on(&sc, "gw-sensitive", "sensitive"),
+        &on(&sc, "gw-sensitive", "transit"),
+        vec![decision("ip filter INPUT", None, "drop")],
+    )];
+    let e = explain(
+        &sc,
+        subject(Observed::Blocked),
+        &walks,
+        &all_facts(&sc),
+        &rules,
+    );
+    assert_eq!(
+        e.why,
+        "dropped by gw-sensitive: ip filter INPUT policy drop"
+    );
+}

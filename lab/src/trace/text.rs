@@ -193,6 +193,40 @@ mod tests {
     }
 
     #[test]
+    fn rules_that_iptables_nft_made_are_traced_like_nft_ones() {
+        // gw-mgmt loaded with an iptables-save dump: table `ip filter`,
+        // chain FORWARD, and the counter iptables-nft adds to each rule.
+        let all = walks(include_str!(
+            "../../../tests/fixtures/traces/scenario-3-gw-mgmt-iptables.txt"
+        ));
+        let accepted = all
+            .iter()
+            .find(|w| flow("198.18.31.10", "198.18.30.10", Proto::Tcp, 7780, w))
+            .unwrap();
+        let d = accepted
+            .decisions
+            .iter()
+            .find(|d| d.chain == "ip filter FORWARD")
+            .unwrap();
+        assert_eq!(
+            (d.rule.as_deref(), d.verdict.as_str()),
+            (
+                Some("ip saddr 198.18.31.10 ip daddr 198.18.30.10 tcp dport 7780 counter packets 0 bytes 0 accept"),
+                "accept"
+            )
+        );
+        let dropped = all
+            .iter()
+            .find(|w| flow("198.18.30.11", "198.18.31.10", Proto::Tcp, 445, w))
+            .unwrap();
+        let stop = dropped.stopped_by().unwrap();
+        assert_eq!(
+            (stop.chain.as_str(), stop.rule.as_deref()),
+            ("ip filter FORWARD", None)
+        );
+    }
+
+    #[test]
     fn a_dropped_probe_names_the_chain_policy_and_interfaces() {
         // admin -> agent-1 tcp/445: no flow; gw-mgmt's forward policy drops it.
         let all = walks(MGMT);

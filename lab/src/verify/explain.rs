@@ -13,7 +13,7 @@ use crate::rulesource;
 use crate::runtime::{LabBackend, LabInfo};
 use crate::scenario::{RuleFile, Scenario};
 use crate::trace::evidence::{NodeFacts, NodeWalk};
-use crate::trace::explain::{explain, Explanation, NamedRule, RuleBook, Subject};
+use crate::trace::explain::{explain, policy_key, Explanation, NamedRule, RuleBook, Subject};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The files loaded in gateway `gw` now, in load order: its own rule set,
@@ -55,20 +55,33 @@ async fn rules_of<B: LabBackend>(
         .ok()?;
     let files = loaded_files(sc, health, node);
     let sources = rulesource::locate(&listing, &files);
+    let policies = rulesource::locate_policies(&listing, &files)
+        .into_iter()
+        .map(|(c, s)| {
+            let named = NamedRule {
+                text: s.rule.clone().unwrap_or_default(),
+                source: Some(format!("{}:{}", s.file, s.line)),
+            };
+            (policy_key(&c.family, &c.table, &c.chain), named)
+        });
     Some(
         listing
             .rules
             .iter()
             .map(|(key, rule)| {
-                let source = sources.get(key).map(|s| format!("{}:{}", s.file, s.line));
+                let source = sources.get(key);
                 (
                     (key.family.clone(), key.table.clone(), key.handle),
                     NamedRule {
-                        text: rule.text.clone(),
-                        source,
+                        // An iptables-save line is told as written.
+                        text: source
+                            .and_then(|s| s.rule.clone())
+                            .unwrap_or_else(|| rule.text.clone()),
+                        source: source.map(|s| format!("{}:{}", s.file, s.line)),
                     },
                 )
             })
+            .chain(policies)
             .collect(),
     )
 }
@@ -91,11 +104,17 @@ pub(super) async fn explain_cells<B: LabBackend>(
     if cells.is_empty() {
         return BTreeMap::new();
     }
-    // Only the nodes whose rules a cell names are listed.
+    // Only the nodes whose rules (or policies: an iptables-save dump wrote
+    // them on a line of their own) a cell names are listed.
     let named: BTreeSet<&str> = cells
         .iter()
         .flat_map(|c| c.walks.iter())
-        .filter(|w| w.walk.decisions.iter().any(|d| d.handle.is_some()))
+        .filter(|w| {
+            w.walk
+                .decisions
+                .iter()
+                .any(|d| d.handle.is_some() || d.verdict != "continue")
+        })
         .map(|w| w.node.as_str())
         .collect();
     let listed = futures_util::future::join_all(

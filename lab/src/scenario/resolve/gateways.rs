@@ -103,7 +103,16 @@ pub(super) fn resolve(
         let ruleset = match &g.ruleset {
             None => None,
             Some(r) => match src.sibling(&r.value) {
-                Ok((file, text)) => Some(RuleFile { file, text }),
+                Ok((file, text)) => {
+                    let file = RuleFile { file, text };
+                    // Its format and, for a dump, the tables it loads.
+                    if let Err(problems) = crate::rulefile::check(&file) {
+                        for p in problems {
+                            d.push(at(r), format!("gateways[{i}].ruleset"), p.to_string());
+                        }
+                    }
+                    Some(file)
+                }
                 Err(e) => {
                     d.push(at(r), format!("gateways[{i}].ruleset"), e);
                     None

@@ -45,7 +45,16 @@ pub(super) fn resolve(
                 );
             }
             let mut load = |f: &S<String>, field: &str| match src.sibling(&f.value) {
-                Ok((file, text)) => Some(RuleFile { file, text }),
+                Ok((file, text)) => {
+                    let file = RuleFile { file, text };
+                    if let Err(problems) = crate::rulefile::check_phase_file(&file) {
+                        for p in problems {
+                            let field = format!("phases[{i}].rulesets[{j}].{field}");
+                            d.push(at(f), field, p.to_string());
+                        }
+                    }
+                    Some(file)
+                }
                 Err(e) => {
                     d.push(at(f), format!("phases[{i}].rulesets[{j}].{field}"), e);
                     None
