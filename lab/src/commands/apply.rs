@@ -23,6 +23,26 @@ pub(super) async fn watch(
     timeout: u64,
     no_trace: bool,
 ) -> Result<Outcome> {
-    let _ = (lab, rulesets, timeout, no_trace);
-    Err(crate::error::Error::Input("watch: not yet".into()))
+    use std::io::Write;
+    let rt = DockerBackend::connect().await?;
+    let opts = crate::verify::VerifyOptions {
+        timeout: std::time::Duration::from_millis(timeout),
+        trace: !no_trace,
+        ..crate::verify::VerifyOptions::default()
+    };
+    let cancel = crate::cancel::Cancel::on_signals();
+    // Each line as soon as it is known, flushed: a reader (a person, a
+    // test, a pipe) sees a run's result when it ends. A closed pipe ends
+    // nothing here; Ctrl-C does.
+    let say = |line: crate::watch::Line| {
+        let _ = match line {
+            crate::watch::Line::Out(s) => {
+                let mut o = std::io::stdout().lock();
+                writeln!(o, "{s}").and_then(|()| o.flush())
+            }
+            crate::watch::Line::Err(s) => writeln!(std::io::stderr().lock(), "seglab: {s}"),
+        };
+    };
+    crate::watch::watch(&rt, lab, rulesets, opts, &say, &cancel).await?;
+    Ok(format!("stopped watching lab {lab}; it is left as it is").into())
 }

@@ -201,7 +201,7 @@ pub fn changes(sc: &Scenario, overrides: &[RulesetOverride]) -> Result<(Scenario
 
 /// Refuses while a phase (or an isolation) is open on a gateway: `verify`
 /// would close it back to the rule set it started from.
-async fn refuse_open_phases<B: LabBackend>(b: &B, info: &LabInfo) -> Result<()> {
+pub async fn refuse_open_phases<B: LabBackend>(b: &B, info: &LabInfo) -> Result<()> {
     for g in &info.scenario.gateways {
         let node = info.running(&g.name)?;
         let listing = health::listing(b, node).await?;
