@@ -5,8 +5,9 @@
 //! `seglab-<lab>.rev-<N>` and labelled with the lab, its revision number and
 //! the scenario. The engine makes names unique atomically, so two applies
 //! that pick the same next number cannot both land: the loser is told to
-//! try again. [`newest`] is what `find_lab` reads; revisions go with the
-//! lab's label at `down`.
+//! try again. [`newest`] is what `find_lab` reads; all but the newest two
+//! are removed as a new one lands, and all go with the lab's label at
+//! `down`.
 
 use super::engine::{ContainerInfo, ContainerSpec, Engine, RuntimeError};
 use super::nodes::{labels, LABEL_LAB, LABEL_SPEC};
@@ -65,12 +66,26 @@ pub(super) async fn record(rt: &Engine, lab: &str, sc: &Scenario) -> Result<u64>
         ..ContainerSpec::default()
     };
     match rt.create_container(&spec).await {
-        Ok(_) => Ok(n),
+        Ok(_) => {
+            prune(rt, &containers, n).await;
+            Ok(n)
+        }
         Err(RuntimeError::NameTaken { .. }) => Err(Error::Input(format!(
             "another `seglab apply` of lab {lab} recorded revision {n} at the same moment; \
              this one's rule sets are loaded but not recorded: run it again"
         ))),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the revisions older than the one before `n`: a `watch` records
+/// one per save, and every `find_lab` lists them all. The one before `n`
+/// stays for a reader that listed the lab just before `n` was made.
+async fn prune(rt: &Engine, containers: &[ContainerInfo], n: u64) {
+    for c in containers.iter().filter(|c| number(c).is_some_and(|k| k + 1 < n)) {
+        if let Err(e) = rt.remove_container(&c.id).await {
+            tracing::debug!("removing old revision {}: {e}", c.name);
+        }
     }
 }
 
