@@ -82,7 +82,10 @@ pub(super) async fn record(rt: &Engine, lab: &str, sc: &Scenario) -> Result<u64>
 /// one per save, and every `find_lab` lists them all. The one before `n`
 /// stays for a reader that listed the lab just before `n` was made.
 async fn prune(rt: &Engine, containers: &[ContainerInfo], n: u64) {
-    for c in containers.iter().filter(|c| number(c).is_some_and(|k| k + 1 < n)) {
+    for c in containers
+        .iter()
+        .filter(|c| number(c).is_some_and(|k| k + 1 < n))
+    {
         if let Err(e) = rt.remove_container(&c.id).await {
             tracing::debug!("removing old revision {}: {e}", c.name);
         }
