@@ -229,10 +229,18 @@ pub async fn apply<B: LabBackend>(
     lab: &str,
     overrides: &[RulesetOverride],
 ) -> Result<Vec<Change>> {
-    let info = running_lab(b, lab).await?;
+    apply_to(b, &running_lab(b, lab).await?, overrides).await
+}
+
+/// [`apply`] to a lab just found running ([`running_lab`]).
+pub async fn apply_to<B: LabBackend>(
+    b: &B,
+    info: &LabInfo,
+    overrides: &[RulesetOverride],
+) -> Result<Vec<Change>> {
     let (new_sc, changes) = changes(&info.scenario, overrides)?;
-    refuse_open_phases(b, &info).await?;
-    apply_scenario(b, &info, &new_sc, &changes).await?;
+    refuse_open_phases(b, info).await?;
+    apply_scenario(b, info, &new_sc, &changes).await?;
     Ok(changes)
 }
 

@@ -14,7 +14,7 @@ use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::lab::apply::{self as lab_apply, Change};
 use crate::lab::{apply_overrides, RulesetOverride};
-use crate::runtime::LabBackend;
+use crate::runtime::{LabBackend, LabInfo};
 use crate::scenario::{Scenario, Source};
 use crate::verify::{verify_lab, VerifyOptions};
 use std::collections::BTreeMap;
@@ -157,7 +157,7 @@ pub async fn watch<B: LabBackend>(
         .iter()
         .any(|c| c.old.as_ref().is_none_or(|o| o.text != c.new.text));
     if differs {
-        w.apply_rules(given).await;
+        w.apply_rules(&info, given).await;
     }
     w.verify(cancel).await;
     loop {
@@ -196,9 +196,10 @@ impl<B: LabBackend> Watch<'_, B> {
         }
     }
 
-    /// Applies `overrides`; false (the error said) when nothing changed.
-    async fn apply_rules(&self, overrides: &[RulesetOverride]) -> bool {
-        match lab_apply::apply(self.b, self.lab, overrides).await {
+    /// Applies `overrides` to the lab as `info` found it; false (the error
+    /// said) when nothing changed.
+    async fn apply_rules(&self, info: &LabInfo, overrides: &[RulesetOverride]) -> bool {
+        match lab_apply::apply_to(self.b, info, overrides).await {
             Ok(changes) => {
                 self.changed(&changes);
                 true
@@ -225,24 +226,25 @@ impl<B: LabBackend> Watch<'_, B> {
                 changed |= self.on_scenario(&info.scenario, p).await;
             }
         }
-        let sc = if changed {
+        let info = if changed {
             match self.b.find_lab(self.lab).await {
-                Ok(i) => i.scenario,
+                Ok(i) => i,
                 Err(e) => {
                     self.err(&e);
                     return false;
                 }
             }
         } else {
-            info.scenario
+            info
         };
+        let sc = &info.scenario;
         // Rule files whose text is what the lab runs are left alone (an
         // editor's save without a change, or a save seen twice).
         let mut rules = Vec::new();
         for t in hit {
             if let Target::Rules(o) = t {
                 match std::fs::read_to_string(&o.path) {
-                    Ok(text) if recorded(&sc, o) == Some(text.as_str()) => {}
+                    Ok(text) if recorded(sc, o) == Some(text.as_str()) => {}
                     // A file that is gone (mid-rename) or unreadable is
                     // said by apply, located.
                     _ => rules.push((*o).clone()),
@@ -250,7 +252,7 @@ impl<B: LabBackend> Watch<'_, B> {
             }
         }
         if !rules.is_empty() {
-            changed |= self.apply_rules(&rules).await;
+            changed |= self.apply_rules(&info, &rules).await;
         }
         changed
     }
