@@ -246,53 +246,100 @@ impl Drop for Watching {
     }
 }
 
+/// The `+`/`-`/`~` lines of a run.
+fn cell_lines(run: &[String]) -> Vec<&String> {
+    run.iter()
+        .filter(|l| l.starts_with("+ ") || l.starts_with("- ") || l.starts_with("~ "))
+        .collect()
+}
+
+/// `+ leak        ams -> vendor-cloud tcp/443 (no flow): open` as
+/// `ams>vendor-cloud tcp/443 leak`, the form of [`failing`].
+fn as_failing(l: &str) -> String {
+    let w: Vec<&str> = l.split_whitespace().collect();
+    assert_eq!((w[0], w[1]), ("+", "leak"), "{l}");
+    format!("{}>{} {} leak", w[2], w[4], w[5])
+}
+
 #[test]
 fn watch_picks_up_a_save_and_prints_exactly_the_cells_it_changed() {
     if !live(LAB) {
         return;
     }
+    // The scenario's own copy, so that its file and rule file are watched.
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("gw-edge.nft");
-    std::fs::copy(repo_root().join("scenarios/scenario-1/gw-edge.nft"), &file).unwrap();
+    let s1 = dir.path().join("s1");
+    std::fs::create_dir(&s1).unwrap();
+    for f in ["scenario.yaml", "gw-edge.nft"] {
+        std::fs::copy(repo_root().join("scenarios/scenario-1").join(f), s1.join(f)).unwrap();
+    }
+    std::fs::copy(
+        repo_root().join("scenarios/catalog.yaml"),
+        dir.path().join("catalog.yaml"),
+    )
+    .unwrap();
+    let file = s1.join("gw-edge.nft");
+    let scenario = s1.join("scenario.yaml");
     let path = file.display().to_string();
-    let guard = up_named(
-        "scenario-1",
-        "watch",
-        &["--ruleset".into(), format!("gw-edge={path}")],
-    );
+    let guard = up_named(&s1.display().to_string(), "watch", &[]);
     let lab = guard.0.as_str();
     let w = Watching::start(&[lab]);
     let first = w.run_lines(Duration::from_secs(60));
     assert!(first.last().unwrap().starts_with("PASS "), "{first:?}");
-    assert!(first[0].contains(&path), "{first:?}");
+    assert!(
+        first[0].contains(&path) && first[0].contains(&scenario.display().to_string()),
+        "{first:?}"
+    );
 
     // An editor's save: the new version written beside, renamed over.
-    let tmp = dir.path().join(".gw-edge.nft.tmp");
+    let tmp = s1.join(".gw-edge.nft.tmp");
     std::fs::copy(fixture("rulesets/s1-gw-edge-extra-443.nft"), &tmp).unwrap();
     std::fs::rename(&tmp, &file).unwrap();
     let run = w.run_lines(Duration::from_secs(30));
     assert!(run.last().unwrap().starts_with("FAIL "), "{run:?}");
-    let cells: Vec<&String> = run
-        .iter()
-        .filter(|l| l.starts_with("+ ") || l.starts_with("- ") || l.starts_with("~ "))
-        .collect();
-    let code = w.interrupt();
-    assert_eq!(code, Some(0), "{run:?}");
-
     // Exactly the new leaks, as a verify of the lab now finds them.
-    let now = verify_json(lab, &[]);
-    let leaks = failing(&now[0]);
+    let leaks = failing(&verify_json(lab, &[])[0]);
     assert!(!leaks.is_empty());
-    let printed: Vec<String> = cells
-        .iter()
-        .map(|l| {
-            // `+ leak        ams -> vendor-cloud tcp/443 (no flow): open`
-            let w: Vec<&str> = l.split_whitespace().collect();
-            assert_eq!((w[0], w[1]), ("+", "leak"), "{l}");
-            format!("{}>{} {} leak", w[2], w[4], w[5])
-        })
-        .collect();
+    let printed: Vec<String> = cell_lines(&run).iter().map(|l| as_failing(l)).collect();
     assert_eq!(printed, leaks, "{run:?}");
+
+    // The scenario file without flow 1 (ams -> vendor-dl tcp/80): that
+    // cell is a leak now, and nothing else changed.
+    let yaml = std::fs::read_to_string(&scenario).unwrap();
+    let without: String = yaml
+        .lines()
+        .filter(|l| !l.contains("{flow: 1,"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(without.len(), yaml.len());
+    std::fs::write(&scenario, &without).unwrap();
+    let run = w.run_lines(Duration::from_secs(30));
+    let printed: Vec<String> = cell_lines(&run).iter().map(|l| as_failing(l)).collect();
+    assert_eq!(printed, ["ams>vendor-dl tcp/80 leak"], "{run:?}");
+    // A host moved: that needs a new lab; watch says so and goes on.
+    std::fs::write(
+        &scenario,
+        without.replace("role: storage}", "role: storage, address: 198.18.1.99}"),
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let l = w
+            .lines
+            .recv_timeout(left)
+            .expect("watch said nothing of the moved host");
+        if l.contains("cannot take") {
+            assert!(
+                l.contains("hosts") && l.contains(&format!("seglab down {lab}")),
+                "{l}"
+            );
+            break;
+        }
+    }
+
+    let code = w.interrupt();
+    assert_eq!(code, Some(0));
     // Ctrl-C left the lab running, on the rule set of the save.
     let row = status_row(lab, "gw-edge");
     assert!(
