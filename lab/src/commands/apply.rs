@@ -30,7 +30,19 @@ pub(super) async fn watch(
         trace: !no_trace,
         ..crate::verify::VerifyOptions::default()
     };
-    let cancel = crate::cancel::Cancel::on_signals();
+    // Ctrl-C or SIGTERM is how a watch ends, and there is nothing to clean
+    // up: not `Cancel::on_signals`, which says it cleans up.
+    let cancel = crate::cancel::Cancel::never();
+    let fire = cancel.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler installs");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        fire.cancel();
+    });
     // Each line as soon as it is known, flushed: a reader (a person, a
     // test, a pipe) sees a run's result when it ends. A closed pipe ends
     // nothing here; Ctrl-C does.
