@@ -1,7 +1,8 @@
-//! `apply` against the in-memory backend: every file is checked before any
-//! gateway changes, a refused file changes nothing (rule sets, seals and
-//! the recorded scenario), a phase left open is refused, and the recorded
-//! scenario is the one `verify` closes a phase back to.
+//! `apply` and `watch` against the in-memory backend: every file is checked
+//! before any gateway changes, a refused file changes nothing (rule sets,
+//! seals and the recorded scenario), a phase left open is refused, the
+//! recorded scenario is the one `verify` closes a phase back to, and a
+//! watched save prints the cells it changed.
 
 use super::fake::FakeBackend;
 use super::fake_tests::{faithful, policy, up};
@@ -224,4 +225,77 @@ async fn a_phase_file_only_changes_the_record() {
         .rulesets
         .iter()
         .any(|r| r.gateway == "gw-mgmt" && r.open.file == p));
+}
+
+/// `watch` against the fake: a gateway that obeys its file (a file that
+/// says LEAK lets ams reach agent-1 on tcp/445), saved once; the run after
+/// the save prints that cell alone, and cancelling ends the watch.
+#[tokio::test]
+async fn watch_prints_the_cell_a_save_changed_and_ends_when_cancelled() {
+    use crate::node_contract::Proto;
+    use crate::probe::Observed;
+    use std::cell::RefCell;
+    use std::time::Duration;
+    let (sc, open) = policy("scenario-3");
+    let dir = tempfile::tempdir().unwrap();
+    let path = file(&dir, "gw-mgmt.nft", "table inet filter { }\n");
+    let rules = std::path::PathBuf::from(&path);
+    let b = FakeBackend::new(move |src, dst, proto, port, _| {
+        let key = (src.to_string(), dst.to_string(), proto, port);
+        let leaks = std::fs::read_to_string(&rules)
+            .unwrap_or_default()
+            .contains("LEAK")
+            && (src, dst, proto, port) == ("ams", "agent-1", Proto::Tcp, 445);
+        if open.contains(&key) || leaks {
+            Observed::Open
+        } else {
+            Observed::Blocked
+        }
+    });
+    let lab = up(&b, &sc).await;
+    let lines = RefCell::new(Vec::<String>::new());
+    let say = |l: crate::watch::Line| {
+        let (crate::watch::Line::Out(s) | crate::watch::Line::Err(s)) = l;
+        lines.borrow_mut().push(s.to_string());
+    };
+    let cancel = crate::cancel::Cancel::never();
+    async fn wait_for(lines: &RefCell<Vec<String>>, n: usize) {
+        for _ in 0..500 {
+            let summaries = lines
+                .borrow()
+                .iter()
+                .filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL "))
+                .count();
+            if summaries >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("no summary line {n}: {:?}", lines.borrow());
+    }
+    let drive = async {
+        wait_for(&lines, 1).await;
+        std::fs::write(&path, "table inet filter { } # LEAK\n").unwrap();
+        wait_for(&lines, 2).await;
+        cancel.cancel();
+    };
+    let given = [ov(&format!("gw-mgmt={path}"))];
+    let opts = super::fake_tests::opts();
+    let (watched, ()) = tokio::join!(
+        crate::watch::watch(&b, &lab, &given, opts, &say, &cancel),
+        drive
+    );
+    watched.unwrap();
+    let lines = lines.borrow().clone();
+    let second = lines.iter().position(|l| l.starts_with("PASS ")).unwrap();
+    let cells: Vec<&String> = lines[second..]
+        .iter()
+        .filter(|l| l.starts_with("+ ") || l.starts_with("- ") || l.starts_with("~ "))
+        .collect();
+    assert_eq!(
+        cells,
+        ["+ leak        ams -> agent-1 tcp/445 (no flow): open"],
+        "{lines:?}"
+    );
+    assert!(lines.last().unwrap().starts_with("FAIL "), "{lines:?}");
 }

@@ -197,9 +197,19 @@ mod tests {
         };
         // whole: claim and every node; half: claim and one node;
         // nets: networks only; bare: the claim only.
+        // A scenario `apply` recorded is the lab's own object, no node.
+        let revision = container(
+            "whole.rev-1",
+            false,
+            labelled(&[
+                (LABEL_LAB, "whole"),
+                (super::revision::LABEL_REVISION, "1"),
+                (LABEL_SPEC, &spec),
+            ]),
+        );
         let mut containers: Vec<ContainerInfo> =
             (0..all).map(|i| node("whole", &format!("n{i}"))).collect();
-        containers.extend([claim("whole"), claim("half"), node("half", "n0")]);
+        containers.extend([claim("whole"), revision, claim("half"), node("half", "n0")]);
         containers.push(claim("bare"));
         let networks = [
             network("w1", "whole"),
@@ -213,7 +223,7 @@ mod tests {
         assert_eq!(by_name.len(), 4);
 
         let whole = by_name["whole"];
-        assert_eq!((whole.nodes, whole.running, whole.others), (all, all, 1));
+        assert_eq!((whole.nodes, whole.running, whole.others), (all, all, 2));
         assert_eq!(whole.expected, Some(all));
         assert!(!whole.partial());
 
