@@ -54,6 +54,10 @@ network (moby/moby#42119) and one `docker network rm`.
    entries (every seglab run for it to be at most half full). No sysctl is
    changed.
 
+6. Edit -> verdict with `seglab watch` on scenario-4 (tests/bench_watch.py):
+   a gateway's rule file rewritten --watch-runs times (after one warm-up),
+   alternating two versions, timed from the save to watch's summary line.
+
 Everything it creates is removed whatever happens (try/finally, also on
 Ctrl-C and SIGTERM), and at the end it checks that no container or network
 labelled io.seglab.lab=bench* is left.
@@ -63,7 +67,7 @@ traffic (verify probes only the lab's own hosts; the scans, seglab's and
 nmap's, run from a lab host's namespace to another lab host).
 
 Usage: python3 tests/bench.py --seglab target/.../release/seglab [--runs 5] [--scan-runs 5]
-(--no-updown, --no-cli, --no-verify, --no-scale, --no-scan skip sections)
+(--no-updown, --no-cli, --no-verify, --no-scale, --no-scan, --no-watch skip sections)
 """
 
 import argparse
@@ -80,6 +84,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench_scan import ScanBench, report_lines as scan_report_lines
+from bench_watch import WatchBench, report_lines as watch_report_lines
 from benchlib import BenchError, fmt_ms, fmt_s, log, run, seglab_env, stats, table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1027,6 +1032,7 @@ class Bench:
                            f"timeout, so answered/wall cannot exceed {n['answered']:.0f}/"
                            f"{PROBE_TIMEOUT_MS / 1000:g} s = {ceiling:.0f}/s there")
         out += scan_report_lines(self.results, self.args.scan_runs, verdicts)
+        out += watch_report_lines(self.results, verdicts)
         if rows or sc:
             out += ["", "baselines:",
                     "  compose+cfg: `docker-compose -f tests/compose/SCENARIO.yml up -d`, then from the host, one "
@@ -1074,11 +1080,14 @@ def main():
     ap.add_argument("--no-scan", action="store_true", help="skip the scan benchmark (seglab scan beside nmap)")
     ap.add_argument("--scan-runs", type=int, default=5,
                     help="repetitions of each scan, seglab's and nmap's (default 5)")
+    ap.add_argument("--no-watch", action="store_true", help="skip the watch benchmark (edit -> verdict)")
+    ap.add_argument("--watch-runs", type=int, default=10,
+                    help="saves of the watched rule file, after a warm-up (default 10)")
     ap.add_argument("--keep-files", action="store_true",
                     help="keep the baselines' generated route/rule files")
     args = ap.parse_args()
-    if min(args.runs, args.scale_runs, args.verify_runs, args.explain_runs, args.scan_runs) < 1:
-        ap.error("--runs, --scale-runs, --verify-runs, --explain-runs and --scan-runs must be at least 1")
+    if min(args.runs, args.scale_runs, args.verify_runs, args.explain_runs, args.scan_runs, args.watch_runs) < 1:
+        ap.error("--runs, --scale-runs, --verify-runs, --explain-runs, --scan-runs and --watch-runs must be at least 1")
     if args.no_updown:
         args.scenarios = []
 
@@ -1098,6 +1107,8 @@ def main():
             bench.bench_scale()
         if not args.no_scan:
             ScanBench(bench).run()
+        if not args.no_watch:
+            WatchBench(bench).run()
     except BenchError as e:
         log(f"\nbench: error: {e}")
         status = 1

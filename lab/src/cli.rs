@@ -79,6 +79,29 @@ pub enum Command {
         #[arg(last = true, required = true)]
         command: Vec<String>,
     },
+    /// Replace gateway rule sets in a running lab: every file is checked in
+    /// its gateway first, each gateway's replacement is one nft transaction,
+    /// and a refused file changes nothing.
+    Apply {
+        lab: String,
+        /// GATEWAY=FILE (GATEWAY@PHASE[:close]=FILE only changes what the phase loads).
+        #[arg(long = "ruleset", value_name = "GATEWAY=FILE", required = true)]
+        rulesets: Vec<RulesetOverride>,
+    },
+    /// Watch a lab's rule files (and scenario file): on each save apply,
+    /// verify again and print the cells that changed.
+    Watch {
+        lab: String,
+        /// Watch these files for these gateways (default: the lab's own rule files).
+        #[arg(long = "ruleset", value_name = "GATEWAY=FILE")]
+        rulesets: Vec<RulesetOverride>,
+        /// Probe timeout in milliseconds (50 to 60000).
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
+        timeout: u64,
+        /// Do not trace probes in the gateways (see verify --no-trace).
+        #[arg(long)]
+        no_trace: bool,
+    },
     /// Probe a running lab and judge every cell against the plan.
     Verify {
         lab: String,

@@ -59,6 +59,7 @@ pub mod scenario;
 pub mod testrun;
 pub mod trace;
 pub mod verify;
+pub mod watch;
 
 /// The test tiers (pure, live), shared with the integration tests.
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! module of its command, and every command answers with an [`Outcome`]
 //! for `main.rs` to print.
 
+mod apply;
 pub mod design;
 mod explain;
 mod lab;
@@ -102,6 +103,13 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
         } => lab::up(scenario, name, inputs).await,
         Command::Down { lab, all, images } => lab::down(lab, all, images).await,
         Command::Status { lab } => status::show(lab).await,
+        Command::Apply { lab, rulesets } => apply::apply(&lab, &rulesets).await,
+        Command::Watch {
+            lab,
+            rulesets,
+            timeout,
+            no_trace,
+        } => apply::watch(&lab, &rulesets, timeout, no_trace).await,
         Command::Exec { lab, node, command } => lab::exec(lab, node, command).await,
         Command::Verify {
             lab,

@@ -71,6 +71,7 @@ async fn status<B: LabBackend>(rt: &B, lab: Option<&str>) -> Result<String> {
                 "kind",
                 "role",
                 "segments and addresses",
+                "rule set (sha256)",
                 "state",
                 "health",
             ]);
@@ -94,6 +95,7 @@ async fn status<B: LabBackend>(rt: &B, lab: Option<&str>) -> Result<String> {
                     "gateway".into(),
                     "-".into(),
                     addrs.join(", "),
+                    ruleset_cell(g.ruleset.as_ref(), health.node(&g.name)),
                     state,
                     health_of(&g.name),
                 ]);
@@ -107,6 +109,7 @@ async fn status<B: LabBackend>(rt: &B, lab: Option<&str>) -> Result<String> {
                     "host".into(),
                     h.role.clone(),
                     format!("{} {}", h.segment, h.address),
+                    "-".into(),
                     state,
                     health_of(&h.name),
                 ]);
@@ -146,4 +149,65 @@ async fn status<B: LabBackend>(rt: &B, lab: Option<&str>) -> Result<String> {
         }
     }
     Ok(t.to_string())
+}
+
+/// A gateway's rule file, its hash, and whether the node still runs what
+/// seglab sealed there: `gw.nft 1a2b3c4d5e6f, in place`.
+fn ruleset_cell(
+    rules: Option<&crate::scenario::RuleFile>,
+    health: Option<&crate::health::NodeHealth>,
+) -> String {
+    use crate::health::Problem;
+    let file = rules.map_or("(none)".to_string(), |r| {
+        format!("{} {}", r.file, crate::lab::apply::short_hash(&r.text))
+    });
+    let state = match health {
+        None => "-".to_string(),
+        Some(h) if h.problems.contains(&Problem::RulesetChanged) => {
+            "changed behind seglab's back".into()
+        }
+        Some(h) if h.problems.contains(&Problem::LostRuleset) => "lost (restarted?)".into(),
+        Some(h) if !h.running() => "-".into(),
+        Some(h) => match h.open_phase.as_deref() {
+            Some(p) => match crate::health::seal::isolated_for(p) {
+                Some(g) => format!("forwards everything (isolating {g})"),
+                None => format!("phase {p} open"),
+            },
+            None => "in place".into(),
+        },
+    };
+    format!("{file}, {state}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ruleset_cell;
+    use crate::health::{NodeHealth, Problem};
+    use crate::node_contract::NodeKind;
+    use crate::scenario::RuleFile;
+
+    #[test]
+    fn the_rule_set_cell_names_the_file_its_hash_and_whether_it_is_in_place() {
+        let rules = RuleFile {
+            file: "gw.nft".into(),
+            text: String::new(),
+        };
+        let mut h = NodeHealth {
+            name: "gw".into(),
+            kind: NodeKind::Gateway,
+            problems: Vec::new(),
+            open_phase: None,
+            reached: None,
+            found: None,
+        };
+        assert_eq!(
+            ruleset_cell(Some(&rules), Some(&h)),
+            "gw.nft e3b0c44298fc, in place"
+        );
+        h.open_phase = Some("push-install".into());
+        assert!(ruleset_cell(Some(&rules), Some(&h)).ends_with(", phase push-install open"));
+        h.problems.push(Problem::RulesetChanged);
+        assert!(ruleset_cell(Some(&rules), Some(&h)).ends_with(", changed behind seglab's back"));
+        assert_eq!(ruleset_cell(None, None), "(none), -");
+    }
 }

@@ -24,6 +24,28 @@ pub async fn load_iptables<B: LabBackend>(
     rules: &RuleFile,
     lab: &str,
 ) -> Result<()> {
+    restore(b, node, rules, lab, &[]).await
+}
+
+/// Checks that `node` would load the dump `rules` (`iptables-nft-restore
+/// --test`: the dump is parsed and built, and the transaction aborted, so
+/// nothing changes). A refusal is [`Error::Ruleset`] at the file's line.
+pub async fn check_iptables<B: LabBackend>(
+    b: &B,
+    node: &NodeRef,
+    rules: &RuleFile,
+    lab: &str,
+) -> Result<()> {
+    restore(b, node, rules, lab, &["--test"]).await
+}
+
+async fn restore<B: LabBackend>(
+    b: &B,
+    node: &NodeRef,
+    rules: &RuleFile,
+    lab: &str,
+    args: &[&str],
+) -> Result<()> {
     // Checked when the file was read; checked again because a refused table
     // (`*nat`) must never reach a gateway, whoever calls this.
     if let Err(problems) = rulefile::check(rules) {
@@ -31,7 +53,7 @@ pub async fn load_iptables<B: LabBackend>(
         return Err(Error::Input(lines.join("\n")));
     }
     match b
-        .run(node, RESTORE, &[], Some(rules.text.as_bytes().to_vec()))
+        .run(node, RESTORE, args, Some(rules.text.as_bytes().to_vec()))
         .await
     {
         Ok(_) => Ok(()),

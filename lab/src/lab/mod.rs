@@ -4,6 +4,7 @@
 //! so that `verify` can tell they are still in place); `down` removes it.
 //! On any failure or interrupt `up` removes what it made itself.
 
+pub mod apply;
 mod interfaces;
 mod iptables;
 mod overrides;

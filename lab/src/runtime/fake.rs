@@ -256,6 +256,18 @@ impl LabBackend for FakeBackend {
         })
     }
 
+    async fn record_scenario(&self, lab: &str, sc: &Scenario) -> Result<()> {
+        self.with(|s| {
+            let l = s
+                .labs
+                .get_mut(lab)
+                .ok_or_else(|| Error::Input(format!("no lab named `{lab}`")))?;
+            l.scenario = sc.clone();
+            s.log.push(format!("record {lab}"));
+            Ok(())
+        })
+    }
+
     async fn list_labs(&self) -> Result<Vec<LabSummary>> {
         let names: Vec<String> = self.with(|s| s.labs.keys().cloned().collect());
         let mut out = Vec::new();
@@ -306,28 +318,33 @@ impl LabBackend for FakeBackend {
         let name = node.name.as_str();
         let lab = Self::lab_of(&s, name).ok_or(NetnsError::NotFound { pid: 0 })?;
         let text = String::from_utf8_lossy(stdin.as_deref().unwrap_or_default()).into_owned();
+        let refused = s
+            .refuse
+            .as_ref()
+            .is_some_and(|(n, needle)| n == name && text.contains(needle.as_str()));
+        let refusal = || NetnsError::CommandFailed {
+            pid: 0,
+            program: "nft".into(),
+            status: ExitStatus::from_raw(256),
+            stderr: "/dev/stdin:1:1-1: Error: refused by the fake\n".into(),
+        };
         match (program, args) {
+            // A check changes nothing, as nft's.
+            ("nft", ["-c", "-f", "-"]) => {
+                s.log.push(format!("check {name}"));
+                if refused {
+                    return Err(refusal());
+                }
+                Ok(ok(""))
+            }
             ("nft", ["-f", "-"]) => {
                 // Every change moves the rule set's generation (a refused
                 // file below changes nothing, as nft's transaction).
-                let refused = s
-                    .refuse
-                    .as_ref()
-                    .is_some_and(|(n, needle)| n == name && text.contains(needle.as_str()));
-                if !refused {
-                    let n = s.labs.get_mut(&lab).unwrap().nodes.get_mut(name).unwrap();
-                    n.generation += 1;
+                if refused {
+                    return Err(refusal());
                 }
-                if let Some((n, needle)) = &s.refuse {
-                    if n == name && text.contains(needle.as_str()) {
-                        return Err(NetnsError::CommandFailed {
-                            pid: 0,
-                            program: "nft".into(),
-                            status: ExitStatus::from_raw(256),
-                            stderr: "/dev/stdin:1:1-1: Error: refused by the fake\n".into(),
-                        });
-                    }
-                }
+                let n = s.labs.get_mut(&lab).unwrap().nodes.get_mut(name).unwrap();
+                n.generation += 1;
                 if let Some(c) = text
                     .split("comment \"")
                     .nth(1)
@@ -338,7 +355,16 @@ impl LabBackend for FakeBackend {
                     let n = s.labs.get_mut(&lab).unwrap().nodes.get_mut(name).unwrap();
                     n.seal = Some(c.to_string());
                 } else if text.starts_with("delete table") {
-                    s.log.push(format!("reset {name}"));
+                    // A reset, or `apply`'s reset and load in one.
+                    match text.lines().find(|l| {
+                        !l.starts_with("delete table")
+                            && !l.starts_with("define")
+                            && !l.starts_with('#')
+                            && !l.trim().is_empty()
+                    }) {
+                        Some(first) => s.log.push(format!("replace {name}: {}", first.trim())),
+                        None => s.log.push(format!("reset {name}")),
+                    }
                 } else {
                     let first = text
                         .lines()

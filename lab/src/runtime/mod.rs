@@ -14,6 +14,8 @@
 //! [`fake`] is an in-memory backend for unit tests of the orchestration
 //! (verify, phases, `test`): nothing is created and no packet is sent.
 
+#[cfg(test)]
+mod apply_tests;
 pub mod docker;
 #[cfg(test)]
 pub mod fake;
@@ -110,7 +112,8 @@ pub struct LabSummary {
     pub nodes: usize,
     /// How many nodes the lab's scenario has, if a node carries it.
     pub expected: Option<usize>,
-    /// Objects of the lab that are no node (its claim, strays).
+    /// Objects of the lab that are no node (its claim, the scenarios
+    /// `apply` recorded, strays).
     pub others: usize,
     /// Segments made (networks).
     pub networks: usize,
@@ -274,8 +277,17 @@ pub trait LabBackend {
     /// is safe to abandon.
     async fn node_ready(&self, node: &Started) -> Result<NodeRef>;
 
-    /// The lab `lab`: its scenario and nodes. An unknown lab is bad input.
+    /// The lab `lab`: its scenario (the one last recorded, see
+    /// [`LabBackend::record_scenario`]) and nodes. An unknown lab is bad input.
     async fn find_lab(&self, lab: &str) -> Result<LabInfo>;
+
+    /// Records `sc` as the lab's scenario from now on (`apply` changed a
+    /// gateway's rule set): every later [`LabBackend::find_lab`], in this
+    /// process or another, returns it. The lab keeps it with its own
+    /// objects, so it goes with `remove_lab`. Two records at once must not
+    /// both succeed silently: the loser gets an error (bad input, "try
+    /// again"), and a record either lands whole or not at all.
+    async fn record_scenario(&self, lab: &str, sc: &Scenario) -> Result<()>;
 
     /// Every lab, complete or not.
     async fn list_labs(&self) -> Result<Vec<LabSummary>>;

@@ -2,7 +2,8 @@
 //! bridge networks, nodes are containers running the node agent, and
 //! everything carries the lab's label (`io.seglab.lab=<lab>`), so that a
 //! lab is found, listed and removed whatever state `up` reached. The
-//! resolved scenario is kept in a label of every node. A node's namespace
+//! resolved scenario is kept in a label of every node, and each `apply`'s
+//! in a revision container of its own ([`revision`]). A node's namespace
 //! is on this machine: seglab enters it by its PID 1 (`setns`, in
 //! [`crate::netns`]) to configure and probe it.
 //!
@@ -16,6 +17,7 @@ pub mod engine;
 mod inspect;
 mod losses;
 mod nodes;
+mod revision;
 mod segments;
 mod state;
 mod taken;
@@ -25,6 +27,7 @@ mod trace;
 pub use claim::LABEL_CLAIM;
 pub use engine::{Engine, RuntimeError};
 pub use nodes::{LABEL_IMAGE, LABEL_LAB};
+pub use revision::LABEL_REVISION;
 
 use super::{
     Claim, LabBackend, LabInfo, LabSummary, NodePlace, NodeRef, Placed, Prepared, ProbeOptions,
@@ -134,6 +137,12 @@ impl LabBackend for DockerBackend {
 
     async fn find_lab(&self, lab: &str) -> Result<LabInfo> {
         state::find_lab(&self.engine, lab).await
+    }
+
+    async fn record_scenario(&self, lab: &str, sc: &Scenario) -> Result<()> {
+        let n = revision::record(&self.engine, lab, sc).await?;
+        tracing::debug!("lab {lab}: scenario recorded as revision {n}");
+        Ok(())
     }
 
     async fn list_labs(&self) -> Result<Vec<LabSummary>> {

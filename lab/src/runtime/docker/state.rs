@@ -4,6 +4,7 @@
 
 use super::engine::{ContainerInfo, Engine, NetworkInfo};
 use super::nodes::{LABEL_GATEWAY, LABEL_HOST, LABEL_LAB, LABEL_SCENARIO, LABEL_SPEC};
+use super::revision;
 use crate::error::{Error, Result};
 use crate::node_contract::NodeKind;
 use crate::runtime::{LabInfo, LabSummary, NodeInfo, NodePlace, NodeRef};
@@ -13,18 +14,25 @@ use std::collections::{BTreeMap, HashMap};
 /// Looks a lab up by name; an unknown lab is bad input (exit 2).
 pub(super) async fn find_lab(rt: &Engine, lab: &str) -> Result<LabInfo> {
     let containers = rt.containers(&[(LABEL_LAB, lab)]).await?;
-    let mut scenario: Option<Scenario> = None;
-    let mut unreadable = None;
     let mut nodes = BTreeMap::new();
+    // The newest scenario `apply` recorded, else the one of `up` (on every
+    // node). A newest one that cannot be read is an error, never a reason
+    // to fall back on an older one.
+    let holder = revision::newest(&containers).map(|(_, c)| c).or_else(|| {
+        containers.iter().find(|c| {
+            c.labels.contains_key(LABEL_SPEC)
+                && (c.labels.contains_key(LABEL_HOST) || c.labels.contains_key(LABEL_GATEWAY))
+        })
+    });
+    let (scenario, unreadable): (Option<Scenario>, _) =
+        match holder.and_then(|c| c.labels.get(LABEL_SPEC)) {
+            Some(spec) => match serde_json::from_str(spec) {
+                Ok(sc) => (Some(sc), None),
+                Err(e) => (None, Some(e)),
+            },
+            None => (None, None),
+        };
     for c in containers {
-        if scenario.is_none() {
-            if let Some(spec) = c.labels.get(LABEL_SPEC) {
-                match serde_json::from_str(spec) {
-                    Ok(sc) => scenario = Some(sc),
-                    Err(e) => unreadable = Some(e),
-                }
-            }
-        }
         let (name, kind) = if let Some(h) = c.labels.get(LABEL_HOST) {
             (h.clone(), NodeKind::Host)
         } else if let Some(g) = c.labels.get(LABEL_GATEWAY) {
@@ -146,6 +154,7 @@ mod tests {
             id: name.into(),
             name: name.into(),
             labels,
+            image: String::new(),
             running,
             status: if running { "running" } else { "created" }.into(),
             pid: None,
@@ -188,9 +197,19 @@ mod tests {
         };
         // whole: claim and every node; half: claim and one node;
         // nets: networks only; bare: the claim only.
+        // A scenario `apply` recorded is the lab's own object, no node.
+        let revision = container(
+            "whole.rev-1",
+            false,
+            labelled(&[
+                (LABEL_LAB, "whole"),
+                (super::revision::LABEL_REVISION, "1"),
+                (LABEL_SPEC, &spec),
+            ]),
+        );
         let mut containers: Vec<ContainerInfo> =
             (0..all).map(|i| node("whole", &format!("n{i}"))).collect();
-        containers.extend([claim("whole"), claim("half"), node("half", "n0")]);
+        containers.extend([claim("whole"), revision, claim("half"), node("half", "n0")]);
         containers.push(claim("bare"));
         let networks = [
             network("w1", "whole"),
@@ -204,7 +223,7 @@ mod tests {
         assert_eq!(by_name.len(), 4);
 
         let whole = by_name["whole"];
-        assert_eq!((whole.nodes, whole.running, whole.others), (all, all, 1));
+        assert_eq!((whole.nodes, whole.running, whole.others), (all, all, 2));
         assert_eq!(whole.expected, Some(all));
         assert!(!whole.partial());
 

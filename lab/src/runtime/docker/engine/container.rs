@@ -37,6 +37,8 @@ pub struct ContainerInfo {
     /// Without Docker's leading `/`.
     pub name: String,
     pub labels: HashMap<String, String>,
+    /// The id of the container's image.
+    pub image: String,
     pub running: bool,
     /// Docker's state word: created, running, exited, ...
     pub status: String,
@@ -76,6 +78,7 @@ pub(super) fn container_info(c: ContainerInspectResponse) -> ContainerInfo {
             .map(|n| n.trim_start_matches('/').to_string())
             .unwrap_or_default(),
         labels: c.config.and_then(|c| c.labels).unwrap_or_default(),
+        image: c.image.unwrap_or_default(),
         running,
         status: state.status.map(|s| s.to_string()).unwrap_or_default(),
         pid,
