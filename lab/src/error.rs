@@ -22,8 +22,9 @@ pub enum Error {
     /// Bad arguments or input that is not a scenario file.
     #[error("{0}")]
     Input(String),
-    /// A rule set nft refused, with nft's message mapped to the file's lines.
-    #[error("nft rejected rule set {file} for {target}:\n{message}")]
+    /// A rule set a gateway refused (nft, or iptables-nft-restore for a
+    /// dump), with the message mapped to the file's lines.
+    #[error("{target} refused rule set {file}:\n{message}")]
     Ruleset {
         file: String,
         target: String,
