@@ -11,22 +11,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// A lab name of this file (`ap-` prefix) no other test uses.
-fn name(tag: &str) -> String {
-    format!("ap-{}", unique(tag))
-}
-
-fn up_named(scenario: &str, tag: &str, extra: &[String]) -> LabGuard {
-    let guard = LabGuard(name(tag));
-    let o = seglab()
-        .args(["up", scenario, "--name", &guard.0])
-        .args(extra)
-        .output()
-        .expect("seglab runs");
-    assert!(o.status.success(), "{}", text(&o));
-    guard
-}
-
 fn verify_json(lab: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let o = seglab()
         .args(["verify", lab, "--format", "json"])
@@ -74,7 +58,7 @@ fn apply_replaces_rule_sets_all_or_nothing_and_is_what_verify_and_status_see() {
     if !live(LAB) {
         return;
     }
-    let guard = up_named("scenario-3", "apply", &[]);
+    let guard = up("scenario-3", "apply", &[]);
     let lab = guard.0.as_str();
     let own = "scenarios/scenario-3/gw-mgmt.nft";
     let before = failing(&verify_json(lab, &[])[0]);
@@ -95,6 +79,41 @@ fn apply_replaces_rule_sets_all_or_nothing_and_is_what_verify_and_status_see() {
         row.contains(&format!("{own} ")) && row.contains("in place"),
         "{row}"
     );
+    assert_eq!(revisions(lab), 0);
+
+    // Neither nft nor iptables-save; a dump with a table seglab does not
+    // load; a dump iptables-nft-restore refuses (checked with --test in the
+    // gateway first): exit 2 naming the file (and line), nothing changes.
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let yaml = write("rules.yaml", "# not rules\nallow: [ssh]\n");
+    let nat = write(
+        "nat.rules",
+        "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -j ACCEPT\nCOMMIT\n",
+    );
+    let missing_chain = write(
+        "missing-chain.rules",
+        "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -j NO-SUCH-CHAIN\nCOMMIT\n",
+    );
+    for (file, says) in [
+        (
+            &yaml,
+            format!("{yaml}:2: `allow: [ssh]` is neither nft nor iptables-save"),
+        ),
+        (&nat, format!("{nat}:1: table `nat` is not loaded")),
+        (&missing_chain, format!("{missing_chain}:")),
+    ] {
+        let o = run(&["apply", lab, "--ruleset", &format!("gw-mgmt={file}")]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(&says), "{says}: {err}");
+    }
+    assert_eq!(failing(&verify_json(lab, &[])[0]), before);
+    assert!(status_row(lab, "gw-mgmt").contains(&format!("{own} ")));
     assert_eq!(revisions(lab), 0);
 
     // (c) An unknown gateway: exit 2 naming it and the lab's gateways.
@@ -173,7 +192,7 @@ fn watch_of_an_unknown_lab_is_bad_input() {
     if !live(LAB) {
         return;
     }
-    let lab = name("never-up");
+    let lab = unique("never-up");
     let o = run(&["watch", &lab]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
@@ -281,7 +300,7 @@ fn watch_picks_up_a_save_and_prints_exactly_the_cells_it_changed() {
     let file = s1.join("gw-edge.nft");
     let scenario = s1.join("scenario.yaml");
     let path = file.display().to_string();
-    let guard = up_named(&s1.display().to_string(), "watch", &[]);
+    let guard = up(&s1.display().to_string(), "watch", &[]);
     let lab = guard.0.as_str();
     let w = Watching::start(&[lab]);
     let first = w.run_lines(Duration::from_secs(60));
