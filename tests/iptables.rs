@@ -263,9 +263,9 @@ fn bad_input_exits_2_naming_the_file_and_leaves_no_lab() {
         "{err}"
     );
     let made = err
-        .split("for gateway gw-mgmt of lab ")
+        .split("gateway gw-mgmt of lab ")
         .nth(1)
-        .and_then(|rest| rest.split(':').next())
+        .and_then(|rest| rest.split(' ').next())
         .unwrap_or_else(|| panic!("no lab named in {err}"));
     assert!(made.starts_with("scenario-3-"), "{made}");
     assert_eq!(leftovers(made), (0, 0), "{made} left behind");

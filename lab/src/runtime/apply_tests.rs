@@ -107,8 +107,9 @@ async fn a_refused_file_changes_nothing_anywhere() {
     assert_eq!(e.exit_code(), 2);
     // (The fake places its refusal on line 1, in the defines.)
     assert!(
-        e.to_string()
-            .contains(&format!("{bad} for gateway gw-sensitive")),
+        e.to_string().contains(&format!(
+            "gateway gw-sensitive of lab {lab} refused rule set {bad}"
+        )),
         "{e}"
     );
     // Checked on both, loaded nowhere, nothing recorded.
