@@ -68,6 +68,26 @@ pub(crate) struct Group<'a> {
 }
 
 impl Group<'_> {
+    /// A line's ports (see [`ports_words`]); when they are cut short and
+    /// other lines of the group have ports this one lacks, those are named
+    /// (`without tcp 7780`): lines that differ by a port read differently.
+    pub fn line_ports(&self, l: &Line, cap: Option<usize>) -> String {
+        let mut w = ports_words(&l.ports, cap);
+        if !w.contains('…') {
+            return w;
+        }
+        let all: BTreeSet<PortKey> = self
+            .lines
+            .iter()
+            .flat_map(|l| l.ports.iter().copied())
+            .collect();
+        let lacking: BTreeSet<PortKey> = all.difference(&l.ports).copied().collect();
+        if !lacking.is_empty() {
+            let _ = write!(w, ", without {}", ports_words(&lacking, cap));
+        }
+        w
+    }
+
     /// What follows a line's ports: `, flow 5`, `, no flow`, or ` [why
     /// it was not judged]`.
     pub fn after_ports(&self, l: &Line) -> String {

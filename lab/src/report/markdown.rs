@@ -89,7 +89,7 @@ pub(super) fn markdown(reports: &[Report], style: &Style) -> String {
                 let _ = writeln!(
                     out,
                     "| {segs} | {verdict} | {} | {} | {} |",
-                    escape(&ports_words(&l.ports, cap(PORT_ITEMS_SAID))),
+                    escape(&g.line_ports(l, cap(PORT_ITEMS_SAID))),
                     escape(&g.flow_words(l)),
                     escape(&pairs_words(&l.pairs, cap(PAIRS_SAID)))
                 );

@@ -137,7 +137,7 @@ fn group(out: &mut String, g: &Group, style: &Style) {
         let _ = writeln!(
             out,
             "        {verdict} {}{}: {}",
-            ports_words(&l.ports, cap(style, PORT_ITEMS_SAID)),
+            g.line_ports(l, cap(style, PORT_ITEMS_SAID)),
             g.after_ports(l),
             pairs_words(&l.pairs, pairs_cap)
         );
