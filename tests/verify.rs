@@ -157,7 +157,7 @@ fn one_permitted_port_removed_is_exactly_that_missing_flow() {
     // both agents' pairs on the one line they share.
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
-        table.contains("missing tcp 7780, flow 5: agent-1 -> ams; agent-2 -> ams"),
+        table.contains("missing tcp 7780, flow 5: agent-1, agent-2 -> ams"),
         "{table}"
     );
 }

@@ -259,21 +259,34 @@ pub fn ports_words(keys: &BTreeSet<PortKey>, cap: Option<usize>) -> String {
 }
 
 /// `admin -> agent-1, agent-2; jump -> agent-1`: host pairs of one source
-/// said together, at most `cap` pairs (then how many more).
+/// said together, or `admin, jump -> agent-1` (those of one destination)
+/// when that is shorter; at most `cap` pairs (then how many more).
 pub fn pairs_words(pairs: &[HostPair], cap: Option<usize>) -> String {
     let shown = cap.map_or(pairs.len(), |c| c.min(pairs.len()));
-    let mut by_src: Vec<(&str, Vec<&str>)> = Vec::new();
-    for (src, dst) in &pairs[..shown] {
-        match by_src.iter_mut().find(|(s, _)| s == src) {
-            Some((_, dsts)) => dsts.push(dst),
-            None => by_src.push((src, vec![dst])),
+    let fold = |by_dst: bool| {
+        let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+        for &(src, dst) in &pairs[..shown] {
+            let (key, other) = if by_dst { (dst, src) } else { (src, dst) };
+            match out.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, others)) => others.push(other),
+                None => out.push((key, vec![other])),
+            }
         }
-    }
-    let mut w = by_src
-        .iter()
-        .map(|(src, dsts)| format!("{src} -> {}", dsts.join(", ")))
-        .collect::<Vec<_>>()
-        .join("; ");
+        out
+    };
+    let (by_src, by_dst) = (fold(false), fold(true));
+    let said: Vec<String> = if by_dst.len() < by_src.len() {
+        by_dst
+            .iter()
+            .map(|(dst, srcs)| format!("{} -> {dst}", srcs.join(", ")))
+            .collect()
+    } else {
+        by_src
+            .iter()
+            .map(|(src, dsts)| format!("{src} -> {}", dsts.join(", ")))
+            .collect()
+    };
+    let mut w = said.join("; ");
     if shown < pairs.len() {
         let _ = write!(w, " and {} more", pairs.len() - shown);
     }
@@ -343,6 +356,16 @@ mod tests {
         assert_eq!(
             pairs_words(&pairs, Some(2)),
             "admin -> agent-1, agent-2 and 1 more"
+        );
+        let to_one = [
+            ("admin", "ams"),
+            ("jump", "ams"),
+            ("bastion", "ams"),
+            ("jump", "nas"),
+        ];
+        assert_eq!(
+            pairs_words(&to_one, None),
+            "admin, jump, bastion -> ams; jump -> nas"
         );
     }
 
