@@ -176,3 +176,36 @@ fn colours_wrap_verdicts_and_leave_the_words() {
 fn markdown_has_the_summary_table_and_the_grouped_failures() {
     insta::assert_snapshot!(render(&[allow_all(), passing()], Format::Markdown));
 }
+
+/// Scenario-3 with both gateways forwarding everything, against the
+/// in-memory backend (every probe answered): what issue 10's user saw as
+/// 358 leaks in a wall of text reads as two segment pairs wide open.
+#[tokio::test]
+async fn scenario_3_wide_open_reads_as_two_segment_pairs() {
+    use crate::cancel::Cancel;
+    use crate::runtime::fake::FakeBackend;
+    use crate::runtime::UpOptions;
+    let sc = crate::scenario::load("scenario-3").unwrap();
+    let b = FakeBackend::new(|_, _, _, _, _| Observed::Open);
+    let opts = UpOptions {
+        node_binary: std::path::PathBuf::new(),
+    };
+    crate::lab::up_or_clean(&b, "s3-open", &sc, &opts, &|_| {}, &Cancel::never())
+        .await
+        .unwrap();
+    let reports = crate::verify::verify_lab(&b, "s3-open", None, Default::default())
+        .await
+        .unwrap();
+    let mut base = reports[0].clone();
+    base.summary.wall_ms = 0;
+    assert_eq!(base.summary.leaks, 358);
+    let text = render(&[base], Format::Table);
+    for segs in ["mgmt -> sensitive: ", "sensitive -> mgmt: "] {
+        let line = text.lines().find(|l| l.trim_start().starts_with(segs));
+        assert!(
+            line.is_some_and(|l| l.ends_with("every blocked cell opened")),
+            "{text}"
+        );
+    }
+    insta::assert_snapshot!(text);
+}
