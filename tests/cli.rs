@@ -491,3 +491,14 @@ fn validate_reports_a_missing_file_beside_the_problems_of_the_others() {
     assert!(err.contains("`missing.yaml`"), "{err}");
     assert!(err.trim_end().ends_with("2 problems found"), "{err}");
 }
+
+#[test]
+fn report_formats_are_listed_when_one_is_wrong() {
+    let o = seglab(&["verify", "nolab", "--format", "html5"]);
+    assert_exit(&o, 2);
+    assert!(
+        stderr(&o).contains("expected table, json, junit or markdown"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -100,10 +100,12 @@ fn a_removed_permitted_port_is_explained_by_the_forward_policy_drop() {
             .count();
         assert_eq!(explained, 2, "{}", report["phase"]);
     }
-    // The table says it under the host pair.
+    // The table says it once under the group of the cells it explains.
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
-        table.contains(&format!("why tcp/7780: {POLICY_DROP_SENSITIVE}")),
+        table.contains(&format!(
+            "why tcp 7780, 2 host pairs: {POLICY_DROP_SENSITIVE}"
+        )),
         "{table}"
     );
 }

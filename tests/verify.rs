@@ -153,10 +153,11 @@ fn one_permitted_port_removed_is_exactly_that_missing_flow() {
             cell_line("agent-2", "ams", "tcp", 7780, "missing"),
         ]
     );
-    // The terminal gets the table, naming the whitepaper flow of the cells.
+    // The terminal gets the table, naming the whitepaper flow of the cells:
+    // both agents' pairs on the one line they share.
     let table = String::from_utf8_lossy(&o.stdout);
     assert!(
-        table.contains("agent-1 -> ams: missing tcp/7780 (flow 5)"),
+        table.contains("missing tcp 7780, flow 5: agent-1, agent-2 -> ams"),
         "{table}"
     );
 }

@@ -260,6 +260,10 @@ pub struct ReportArgs {
     /// Write the report to FILE (in --format); the table still goes to standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// `-v`: the table and Markdown list every failing host pair (set from
+    /// the global flag, not an argument of its own).
+    #[arg(skip)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -269,6 +273,10 @@ pub struct OutputArgs {
     /// Write the report to FILE (in --format); the table still goes to standard output.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// `-v`: the table and Markdown list every failing host pair (set from
+    /// the global flag, not an argument of its own).
+    #[arg(skip)]
+    pub verbose: bool,
     /// Probe timeout in milliseconds (50 to 60000): a dropped probe costs exactly this.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
     pub timeout: u64,

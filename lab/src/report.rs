@@ -10,12 +10,21 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::time::Duration;
 
+mod grouped;
+mod markdown;
+mod table;
+
+pub use grouped::{colour_wanted, ports_words, Style};
+pub use markdown::escape as markdown_escape;
+
 /// Output format of `verify` and `test`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Table,
     Json,
     Junit,
+    /// A CI job summary: the summaries and the grouped failures as tables.
+    Markdown,
 }
 
 impl std::str::FromStr for Format {
@@ -25,18 +34,27 @@ impl std::str::FromStr for Format {
             "table" => Ok(Format::Table),
             "json" => Ok(Format::Json),
             "junit" => Ok(Format::Junit),
+            "markdown" => Ok(Format::Markdown),
             _ => Err(format!(
-                "unknown format `{s}` (expected table, json or junit)"
+                "unknown format `{s}` (expected table, json, junit or markdown)"
             )),
         }
     }
 }
 
+/// Reports in `format`, capped and without colour (see [`render_styled`]).
 pub fn render(reports: &[Report], format: Format) -> String {
+    render_styled(reports, format, &Style::default())
+}
+
+/// Reports in `format`; the table and Markdown say as much as `style`
+/// asks (`-v`: everything), and the table is coloured if it asks.
+pub fn render_styled(reports: &[Report], format: Format, style: &Style) -> String {
     match format {
-        Format::Table => table(reports),
+        Format::Table => table::table(reports, style),
         Format::Json => json(reports),
         Format::Junit => junit(reports),
+        Format::Markdown => markdown::markdown(reports, style),
     }
 }
 
@@ -45,14 +63,31 @@ pub fn render(reports: &[Report], format: Format) -> String {
 /// `{"verify": ..., "scan": ...}`, JUnit with the scan's suites after
 /// verify's. Without scans, exactly [`render`].
 pub fn render_all(reports: &[Report], scans: &[crate::scan::ScanReport], format: Format) -> String {
+    render_all_styled(reports, scans, format, &Style::default())
+}
+
+/// [`render_all`] as `style` asks (see [`render_styled`]).
+pub fn render_all_styled(
+    reports: &[Report],
+    scans: &[crate::scan::ScanReport],
+    format: Format,
+    style: &Style,
+) -> String {
     if scans.is_empty() {
-        return render(reports, format);
+        return render_styled(reports, format, style);
     }
     if reports.is_empty() {
         return crate::scan::report::render(scans, format);
     }
     match format {
-        Format::Table => table(reports) + &crate::scan::report::render(scans, Format::Table),
+        Format::Table => {
+            render_styled(reports, format, style) + &crate::scan::report::render(scans, format)
+        }
+        Format::Markdown => {
+            render_styled(reports, format, style)
+                + "\n"
+                + &crate::scan::report::render(scans, format)
+        }
         Format::Json => serde_json::to_string_pretty(&serde_json::json!({
             "verify": reports,
             "scan": scans,
@@ -132,66 +167,6 @@ fn cell_words(c: &ProbeResult) -> String {
         }
     }
     w
-}
-
-/// The explanations of a host pair's failing cells, each said once with
-/// the ports it explains.
-fn reasons<'a>(cells: &[&'a ProbeResult]) -> Vec<(&'a str, Vec<String>)> {
-    let mut out: Vec<(&str, Vec<String>)> = Vec::new();
-    for c in cells {
-        let Some(e) = &c.explain else { continue };
-        let port = format!("{}/{}", c.proto, c.port);
-        match out.iter_mut().find(|(why, _)| *why == e.why) {
-            Some((_, ports)) => ports.push(port),
-            None => out.push((e.why.as_str(), vec![port])),
-        }
-    }
-    out
-}
-
-/// The failing cells of one host pair. Cells that were not judged on the
-/// network (`host-down`, `path-down`) share one reason: it is said once,
-/// after their ports.
-fn pair_words(cells: &[&ProbeResult]) -> String {
-    let mut words: Vec<String> = Vec::new();
-    let mut unjudged: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
-    for c in cells {
-        match (c.verdict, &c.detail) {
-            (Verdict::HostDown | Verdict::PathDown, Some(why)) => unjudged
-                .entry((c.verdict.as_str(), why))
-                .or_default()
-                .push(format!("{}/{}", c.proto, c.port)),
-            _ => words.push(cell_words(c)),
-        }
-    }
-    for ((verdict, why), ports) in unjudged {
-        words.push(format!("{verdict} {} [{why}]", ports.join(" ")));
-    }
-    words.join(", ")
-}
-
-fn table(reports: &[Report]) -> String {
-    let mut out = String::new();
-    for (r, line) in reports.iter().zip(summary_lines(reports)) {
-        let _ = writeln!(out, "{line}");
-        for n in &r.notes {
-            let _ = writeln!(out, "    note: {n}");
-        }
-        let mut groups: BTreeMap<(&str, &str), Vec<&ProbeResult>> = BTreeMap::new();
-        for c in r.results.iter().filter(|c| c.verdict != Verdict::Pass) {
-            groups
-                .entry((c.src.as_str(), c.dst.as_str()))
-                .or_default()
-                .push(c);
-        }
-        for ((src, dst), cells) in groups {
-            let _ = writeln!(out, "    {src} -> {dst}: {}", pair_words(&cells));
-            for (why, ports) in reasons(&cells) {
-                let _ = writeln!(out, "        why {}: {why}", ports.join(" "));
-            }
-        }
-    }
-    out
 }
 
 fn json(reports: &[Report]) -> String {
@@ -409,36 +384,6 @@ mod tests {
     }
 
     #[test]
-    fn unjudged_cells_of_a_pair_share_their_reason() {
-        let down = |port: u16| {
-            let mut c = result(
-                "admin",
-                "agent-1",
-                port,
-                Expected::Blocked,
-                Observed::PathDown,
-                Verdict::PathDown,
-            );
-            c.detail = Some("gw-sensitive is not running (exited)".into());
-            c
-        };
-        let leak = result(
-            "admin",
-            "agent-1",
-            3389,
-            Expected::Blocked,
-            Observed::Open,
-            Verdict::Leak,
-        );
-        let (a, b) = (down(22), down(25));
-        assert_eq!(
-            pair_words(&[&a, &leak, &b]),
-            "leak tcp/3389 (no flow permits it) answered by agent-1/svc/3389, \
-             path-down tcp/22 tcp/25 [gw-sensitive is not running (exited)]"
-        );
-    }
-
-    #[test]
     fn junit_has_a_case_per_open_cell_and_per_blocked_group() {
         insta::assert_snapshot!(render(&sample(), Format::Junit));
     }
@@ -456,3 +401,7 @@ mod tests {
         assert_eq!(many.as_array().map(Vec::len), Some(2));
     }
 }
+
+#[cfg(test)]
+#[path = "report/grouped_tests.rs"]
+mod grouped_tests;

@@ -75,6 +75,8 @@ fn load_with(
 }
 
 pub async fn run(cli: Cli) -> Result<Outcome> {
+    // `-v` also makes reports list every failing host pair.
+    let verbose = cli.verbose > 0;
     match cli.command {
         Command::List => Ok(design::list_text().into()),
         Command::Validate { scenarios } => Ok(design::validate(&scenarios)?.into()),
@@ -116,7 +118,10 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             phase,
             isolate,
             output,
-        } => verify::verify(lab, phase, isolate, output).await,
+        } => {
+            let output = crate::cli::OutputArgs { verbose, ..output };
+            verify::verify(lab, phase, isolate, output).await
+        }
         Command::Explain {
             lab,
             src,
@@ -143,6 +148,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
                 ports,
                 phase,
             };
+            let output = crate::cli::ReportArgs { verbose, ..output };
             scan::scan(args, output).await
         }
         Command::Test {
@@ -154,6 +160,7 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             scan,
             baseline,
         } => {
+            let output = crate::cli::OutputArgs { verbose, ..output };
             verify::test(
                 scenarios,
                 inputs,

@@ -32,6 +32,7 @@ pub(super) async fn observe(args: ObserveArgs) -> Result<Outcome> {
     let out_args = ReportArgs {
         format: Format::Table,
         output: args.output.clone(),
+        verbose: false,
     };
     out_args.check()?;
     if let Some(p) = &args.write_policy {
@@ -46,6 +47,7 @@ pub(super) async fn observe(args: ObserveArgs) -> Result<Outcome> {
         ReportArgs {
             format: Format::Table,
             output: Some(p.clone()),
+            verbose: false,
         }
         .check()
         .map_err(|_| bad_file("--write-policy", p, "cannot be written"))?;
@@ -171,6 +173,7 @@ pub(super) fn finish_with_baseline(
         &ReportArgs {
             format: Format::Table,
             output: None,
+            verbose: output.verbose,
         },
         reports,
         scans,
@@ -184,13 +187,18 @@ pub(super) fn finish_with_baseline(
     let d = diff::diff(baseline, &run);
     let table = format!(
         "{}\n{}",
-        report::render_all(reports, scans, Format::Table),
+        report::render_all_styled(reports, scans, Format::Table, &output.style()),
         diff::render::table(&d)
     );
     let text = match output.format {
         Format::Table => table.clone(),
         Format::Json => json_with_diff(reports, scans, &d),
         Format::Junit => report::render_all(reports, scans, Format::Junit),
+        Format::Markdown => format!(
+            "{}\n```text\n{}\n```\n",
+            report::render_all(reports, scans, Format::Markdown),
+            diff::render::table(&d).trim_end()
+        ),
     };
     outcome.stdout = match &output.output {
         None => text,
@@ -285,6 +293,7 @@ mod tests {
         ReportArgs {
             format,
             output: None,
+            verbose: false,
         }
     }
 

@@ -5,7 +5,7 @@
 use super::Outcome;
 use crate::cli::{OutputArgs, ReportArgs};
 use crate::error::{Error, Result};
-use crate::report::{self, Format};
+use crate::report::{self, Format, Style};
 use crate::scan::ScanReport;
 use crate::verify::{Report, VerifyOptions};
 use std::io::IsTerminal;
@@ -35,11 +35,20 @@ impl OutputArgs {
         ReportArgs {
             format: self.format,
             output: self.output.clone(),
+            verbose: self.verbose,
         }
     }
 }
 
 impl ReportArgs {
+    /// How much the table and Markdown say (`-v`: everything), uncoloured.
+    pub(super) fn style(&self) -> Style {
+        Style {
+            verbose: self.verbose,
+            colour: false,
+        }
+    }
+
     /// See [`OutputArgs::check`].
     pub(super) fn check(&self) -> Result<()> {
         match &self.output {
@@ -52,13 +61,30 @@ impl ReportArgs {
     /// failed: the report then still reaches stdout (in the format asked
     /// for, since the file did not get it).
     fn emit(&self, reports: &[Report], scans: &[ScanReport]) -> (String, Option<Error>) {
-        let text = report::render_all(reports, scans, self.format);
+        let plain = self.style();
+        let terminal = Style {
+            colour: report::colour_wanted(
+                std::io::stdout().is_terminal(),
+                std::env::var_os("NO_COLOR").as_deref(),
+            ),
+            ..plain
+        };
+        // Colour only for the table on the terminal, never in a file.
+        let text = match (self.format, &self.output) {
+            (Format::Table, None) => {
+                report::render_all_styled(reports, scans, Format::Table, &terminal)
+            }
+            _ => report::render_all_styled(reports, scans, self.format, &plain),
+        };
         match &self.output {
             None => (text, None),
             Some(path) => match std::fs::write(path, &text) {
                 // The file is for tools; the terminal still gets the
                 // table people read (summaries and failing cells).
-                Ok(()) => (report::render_all(reports, scans, Format::Table), None),
+                Ok(()) => (
+                    report::render_all_styled(reports, scans, Format::Table, &terminal),
+                    None,
+                ),
                 Err(e) => (
                     text,
                     Some(Error::Environment(format!(

@@ -25,6 +25,9 @@ pub fn render(reports: &[ScanReport], format: Format) -> String {
         Format::Table => table(reports),
         Format::Json => json(reports),
         Format::Junit => junit(reports),
+        // The scan's lines already group by segment pair; a CI summary
+        // shows them as they are.
+        Format::Markdown => format!("```text\n{}```\n", table(reports)),
     }
 }
 

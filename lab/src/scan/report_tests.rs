@@ -217,3 +217,10 @@ fn json_carries_every_range_with_its_verdict() {
 fn junit_has_a_case_per_pair_and_protocol() {
     insta::assert_snapshot!(render(&[failing_report()], Format::Junit));
 }
+
+#[test]
+fn markdown_is_the_table_in_a_code_block() {
+    let md = render(&[failing_report()], Format::Markdown);
+    let table = render(&[failing_report()], Format::Table);
+    assert_eq!(md, format!("```text\n{table}```\n"));
+}
