@@ -48,7 +48,7 @@ fn svg_of_scenario_3_coloured() {
 struct Parsed {
     /// (class, attributes) of every `g`, in document order.
     groups: Vec<(String, BTreeMap<String, String>)>,
-    /// Every element's (name, depth of nesting).
+    /// The name of the root element.
     root: String,
 }
 
