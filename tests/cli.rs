@@ -502,3 +502,82 @@ fn report_formats_are_listed_when_one_is_wrong() {
         stderr(&o)
     );
 }
+
+/// `graph` draws every built-in scenario in every format, to standard
+/// output or to `--output` (then printing nothing).
+#[test]
+fn graph_draws_every_builtin_scenario_in_every_format() {
+    for name in BUILTINS {
+        let o = seglab(&["graph", name]);
+        assert_exit(&o, 0);
+        let svg = stdout(&o);
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
+        let o = seglab(&["graph", name, "--format", "dot"]);
+        assert_exit(&o, 0);
+        assert!(
+            stdout(&o).contains(&format!("graph \"{name}\" {{")),
+            "{}",
+            stdout(&o)
+        );
+        let o = seglab(&["graph", name, "--format", "mermaid"]);
+        assert_exit(&o, 0);
+        assert!(stdout(&o).contains("\nflowchart LR\n"), "{}", stdout(&o));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("topology.dot");
+    let o = seglab(&[
+        "graph",
+        "scenario-3",
+        "--format",
+        "dot",
+        "--output",
+        &file.display().to_string(),
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o), "");
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        written.contains("\"gateway:gw-mgmt\" -- \"segment:transit\""),
+        "{written}"
+    );
+}
+
+/// Neither a scenario nor a lab: bad input naming both possibilities,
+/// whether the engine could be asked (here it cannot) or the name cannot
+/// be a lab's at all (then the engine is not asked).
+#[test]
+fn graph_of_neither_a_scenario_nor_a_lab_is_bad_input() {
+    let o = seglab(&["graph", "no-such-lab"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("no scenario file or built-in scenario named `no-such-lab`"),
+        "{err}"
+    );
+    assert!(err.contains("scenario-1, scenario-2"), "{err}");
+    assert!(
+        err.contains("no lab of that name could be looked for"),
+        "{err}"
+    );
+    assert!(err.contains("unix:///nonexistent/docker.sock"), "{err}");
+    assert_eq!(stdout(&o), "");
+
+    let o = seglab(&["graph", "missing/scenario.yaml", "--format", "mermaid"]);
+    assert_exit(&o, 2);
+    let err = stderr(&o);
+    assert!(err.contains("named `missing/scenario.yaml`"), "{err}");
+    assert!(err.contains("cannot be a lab's name"), "{err}");
+    assert!(!err.contains("Docker"), "{err}");
+
+    for args in [
+        &["graph", "scenario-3", "--format", "png"][..],
+        &["graph", "scenario-3", "--param", "console_port"],
+        &["graph"],
+    ] {
+        assert_exit(&seglab(args), 2);
+    }
+}

@@ -3,6 +3,7 @@
 //! exit codes.
 
 use crate::commands::design::PlanFormat;
+use crate::commands::graph::GraphFormat;
 use crate::lab::RulesetOverride;
 use crate::report::Format;
 use clap::{Parser, Subcommand};
@@ -50,6 +51,21 @@ pub enum Command {
         phase: Option<String>,
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
+    },
+    /// Draw the topology of a scenario, or of a running lab as placed:
+    /// segments, transit networks, gateways with their interfaces, hosts.
+    Graph {
+        /// A scenario file or built-in name, else the name of a running lab.
+        #[arg(value_name = "SCENARIO|LAB")]
+        target: String,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Svg)]
+        format: GraphFormat,
+        /// Scenario parameters (not for a lab: it shows what it runs).
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// Write the drawing to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
     },
     /// Bring a scenario up as a live lab.
     Up {

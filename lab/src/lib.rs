@@ -39,6 +39,7 @@ pub mod commands;
 pub mod diag;
 pub mod diff;
 pub mod error;
+pub mod graph;
 pub mod health;
 pub mod lab;
 pub mod netns;

@@ -6,6 +6,7 @@
 mod apply;
 pub mod design;
 mod explain;
+pub mod graph;
 mod lab;
 mod observe;
 mod output;
@@ -98,6 +99,12 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             let sc = design::load(&scenario, &design::parse_pairs(&params, "--param")?)?;
             Ok(design::render_text(&sc, gateway.as_deref(), phase.as_deref())?.into())
         }
+        Command::Graph {
+            target,
+            format,
+            params,
+            output,
+        } => graph::graph(&target, format, &params, output.as_deref()).await,
         Command::Up {
             scenario,
             name,
