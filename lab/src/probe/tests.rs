@@ -85,12 +85,15 @@ fn free_tcp_port() -> u16 {
         .port()
 }
 
+/// A UDP port nothing listens on, and that no socket of another test can
+/// take meanwhile: below the kernel's ephemeral range, which every
+/// `bind(0)` (the prober's own source sockets among them) draws from. A
+/// port handed out by `bind(0)` and released could be the next source
+/// port, and a probe sent from it to itself answers itself.
 fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    (20_000..30_000)
+        .find(|p| std::net::UdpSocket::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free UDP port in 20000-29999")
 }
 
 /// Answers every datagram on `socket` with `answer(port)`.
