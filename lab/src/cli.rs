@@ -178,24 +178,7 @@ pub enum Command {
         output: ReportArgs,
     },
     /// Up, verify every phase, down: the CI verb. No scenario: all built-in ones.
-    Test {
-        scenarios: Vec<String>,
-        #[command(flatten)]
-        inputs: LabInputs,
-        #[command(flatten)]
-        output: OutputArgs,
-        /// Leave the labs running.
-        #[arg(long)]
-        keep: bool,
-        /// Also verify the base policy with each gateway judged alone (see verify --isolate).
-        #[arg(long)]
-        each_gateway: bool,
-        /// Also scan every port of every filtered host pair, in every phase (see scan).
-        #[arg(long)]
-        scan: bool,
-        #[command(flatten)]
-        baseline: BaselineArgs,
-    },
+    Test(TestArgs),
     /// Probe every host pair of a running lab and show what is reachable,
     /// judged against no policy: the open ports of each host pair and a
     /// segment x segment summary.
@@ -251,6 +234,27 @@ pub struct BaselineArgs {
     /// With --baseline: exit 1 when any cell changed.
     #[arg(long, requires = "baseline")]
     pub fail_on_change: bool,
+}
+
+/// What `seglab test` runs and how.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    pub scenarios: Vec<String>,
+    #[command(flatten)]
+    pub inputs: LabInputs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// Leave the labs running.
+    #[arg(long)]
+    pub keep: bool,
+    /// Also verify the base policy with each gateway judged alone (see verify --isolate).
+    #[arg(long)]
+    pub each_gateway: bool,
+    /// Also scan every port of every filtered host pair, in every phase (see scan).
+    #[arg(long)]
+    pub scan: bool,
+    #[command(flatten)]
+    pub baseline: BaselineArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

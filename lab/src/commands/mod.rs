@@ -158,26 +158,12 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             let output = crate::cli::ReportArgs { verbose, ..output };
             scan::scan(args, output).await
         }
-        Command::Test {
-            scenarios,
-            inputs,
-            output,
-            keep,
-            each_gateway,
-            scan,
-            baseline,
-        } => {
-            let output = crate::cli::OutputArgs { verbose, ..output };
-            verify::test(
-                scenarios,
-                inputs,
-                output,
-                keep,
-                each_gateway,
-                scan,
-                baseline,
-            )
-            .await
+        Command::Test(args) => {
+            let output = crate::cli::OutputArgs {
+                verbose,
+                ..args.output
+            };
+            verify::test(crate::cli::TestArgs { output, ..args }).await
         }
         Command::Observe {
             lab,

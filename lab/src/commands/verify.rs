@@ -4,7 +4,7 @@
 use super::output::{finish, finish_all, progress_sink};
 use super::{load_with, Outcome};
 use crate::cancel::Cancel;
-use crate::cli::{BaselineArgs, LabInputs, OutputArgs};
+use crate::cli::{OutputArgs, TestArgs};
 use crate::error::{Error, Result};
 use crate::lab::{self, UpOptions};
 use crate::runtime::docker::DockerBackend;
@@ -62,15 +62,16 @@ pub(super) async fn verify(
     Ok(finish(&output, &result?, Vec::new()))
 }
 
-pub(super) async fn test(
-    scenarios: Vec<String>,
-    inputs: LabInputs,
-    output: OutputArgs,
-    keep: bool,
-    each_gateway: bool,
-    scan: bool,
-    baseline: BaselineArgs,
-) -> Result<Outcome> {
+pub(super) async fn test(args: TestArgs) -> Result<Outcome> {
+    let TestArgs {
+        scenarios,
+        inputs,
+        output,
+        keep,
+        each_gateway,
+        scan,
+        baseline,
+    } = args;
     let names: Vec<String> = if scenarios.is_empty() {
         crate::scenario::builtin::names()
             .iter()
