@@ -28,6 +28,9 @@ pub fn render(reports: &[ScanReport], format: Format) -> String {
         // The scan's lines already group by segment pair; a CI summary
         // shows them as they are.
         Format::Markdown => format!("```text\n{}```\n", table(reports)),
+        Format::Html => {
+            crate::report::render_html(&[], reports, &std::collections::BTreeMap::new(), &[])
+        }
     }
 }
 
