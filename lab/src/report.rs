@@ -12,6 +12,7 @@ use std::time::Duration;
 
 mod grouped;
 mod markdown;
+pub(crate) mod pairs;
 mod table;
 
 pub use grouped::{colour_wanted, ports_words, Style};
