@@ -13,6 +13,7 @@ use std::time::Duration;
 mod grouped;
 pub mod html;
 mod markdown;
+pub(crate) mod pairs;
 mod table;
 
 pub use grouped::{colour_wanted, ports_words, Style};
