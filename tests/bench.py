@@ -58,6 +58,11 @@ network (moby/moby#42119) and one `docker network rm`.
    a gateway's rule file rewritten --watch-runs times (after one warm-up),
    alternating two versions, timed from the save to watch's summary line.
 
+7. The HTML report (tests/bench_html.py): `seglab -v test scenario-4
+   --format html --output FILE`, --html-runs times after one warm-up; the
+   page's render time and size as seglab logs them, beside the terminal
+   table's of the same reports (budget: 50 ms, 300 KB).
+
 Everything it creates is removed whatever happens (try/finally, also on
 Ctrl-C and SIGTERM), and at the end it checks that no container or network
 labelled io.seglab.lab=bench* is left.
@@ -67,7 +72,7 @@ traffic (verify probes only the lab's own hosts; the scans, seglab's and
 nmap's, run from a lab host's namespace to another lab host).
 
 Usage: python3 tests/bench.py --seglab target/.../release/seglab [--runs 5] [--scan-runs 5]
-(--no-updown, --no-cli, --no-verify, --no-scale, --no-scan, --no-watch skip sections)
+(--no-updown, --no-cli, --no-verify, --no-scale, --no-scan, --no-watch, --no-html skip sections)
 """
 
 import argparse
@@ -85,6 +90,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from bench_scan import ScanBench, report_lines as scan_report_lines
 from bench_watch import WatchBench, report_lines as watch_report_lines
+from bench_html import HtmlBench, report_lines as html_report_lines
 from benchlib import BenchError, fmt_ms, fmt_s, log, run, seglab_env, stats, table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -1033,6 +1039,7 @@ class Bench:
                            f"{PROBE_TIMEOUT_MS / 1000:g} s = {ceiling:.0f}/s there")
         out += scan_report_lines(self.results, self.args.scan_runs, verdicts)
         out += watch_report_lines(self.results, verdicts)
+        out += html_report_lines(self.results, verdicts)
         if rows or sc:
             out += ["", "baselines:",
                     "  compose+cfg: `docker-compose -f tests/compose/SCENARIO.yml up -d`, then from the host, one "
@@ -1081,13 +1088,18 @@ def main():
     ap.add_argument("--scan-runs", type=int, default=5,
                     help="repetitions of each scan, seglab's and nmap's (default 5)")
     ap.add_argument("--no-watch", action="store_true", help="skip the watch benchmark (edit -> verdict)")
+    ap.add_argument("--no-html", action="store_true", help="skip the HTML report's budget")
+    ap.add_argument("--html-runs", type=int, default=3,
+                    help="runs of `seglab test scenario-4 --format html`, after a warm-up (default 3)")
     ap.add_argument("--watch-runs", type=int, default=10,
                     help="saves of the watched rule file, after a warm-up (default 10)")
     ap.add_argument("--keep-files", action="store_true",
                     help="keep the baselines' generated route/rule files")
     args = ap.parse_args()
-    if min(args.runs, args.scale_runs, args.verify_runs, args.explain_runs, args.scan_runs, args.watch_runs) < 1:
-        ap.error("--runs, --scale-runs, --verify-runs, --explain-runs, --scan-runs and --watch-runs must be at least 1")
+    if min(args.runs, args.scale_runs, args.verify_runs, args.explain_runs, args.scan_runs, args.watch_runs,
+           args.html_runs) < 1:
+        ap.error("--runs, --scale-runs, --verify-runs, --explain-runs, --scan-runs, --watch-runs and --html-runs "
+                 "must be at least 1")
     if args.no_updown:
         args.scenarios = []
 
@@ -1109,6 +1121,8 @@ def main():
             ScanBench(bench).run()
         if not args.no_watch:
             WatchBench(bench).run()
+        if not args.no_html:
+            HtmlBench(bench).run()
     except BenchError as e:
         log(f"\nbench: error: {e}")
         status = 1
