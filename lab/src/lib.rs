@@ -62,6 +62,10 @@ pub mod trace;
 pub mod verify;
 pub mod watch;
 
+/// Helpers the unit tests of several modules share.
+#[cfg(test)]
+pub(crate) mod test_support;
+
 /// The test tiers (pure, live), shared with the integration tests.
 #[cfg(test)]
 #[path = "../../tests/common/live.rs"]

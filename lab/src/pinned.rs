@@ -269,6 +269,7 @@ pub fn refusal(lab: &str, pins: &[Pin], found: &[Collision]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::rule_file;
 
     fn texts(t: &str) -> Vec<(usize, String)> {
         literals(t).into_iter().map(|l| (l.line, l.text)).collect()
@@ -306,10 +307,7 @@ mod tests {
 
     fn scenario(rules: &str) -> Scenario {
         let mut sc = crate::scenario::load("scenario-2").unwrap();
-        sc.gateways[0].ruleset = Some(RuleFile {
-            file: "gw.nft".into(),
-            text: rules.into(),
-        });
+        sc.gateways[0].ruleset = Some(rule_file("gw.nft", rules));
         sc
     }
 

@@ -11,7 +11,9 @@ use std::fmt::Write;
 use std::time::Duration;
 
 mod grouped;
+pub mod html;
 mod markdown;
+pub(crate) mod pairs;
 mod table;
 
 pub use grouped::{colour_wanted, ports_words, Style};
@@ -25,6 +27,8 @@ pub enum Format {
     Junit,
     /// A CI job summary: the summaries and the grouped failures as tables.
     Markdown,
+    /// One self-contained page: topology, host × host matrix, details.
+    Html,
 }
 
 impl std::str::FromStr for Format {
@@ -35,8 +39,9 @@ impl std::str::FromStr for Format {
             "json" => Ok(Format::Json),
             "junit" => Ok(Format::Junit),
             "markdown" => Ok(Format::Markdown),
+            "html" => Ok(Format::Html),
             _ => Err(format!(
-                "unknown format `{s}` (expected table, json, junit or markdown)"
+                "unknown format `{s}` (expected table, json, junit, markdown or html)"
             )),
         }
     }
@@ -55,7 +60,24 @@ pub fn render_styled(reports: &[Report], format: Format, style: &Style) -> Strin
         Format::Json => json(reports),
         Format::Junit => junit(reports),
         Format::Markdown => markdown::markdown(reports, style),
+        Format::Html => render_html(reports, &[], &BTreeMap::new(), &[]),
     }
+}
+
+/// The HTML report of a run (see [`html`]): the topologies draw each
+/// scenario, the parameters head the page.
+pub fn render_html(
+    reports: &[Report],
+    scans: &[crate::scan::ScanReport],
+    topologies: &BTreeMap<String, crate::graph::Topology>,
+    params: &[(String, String)],
+) -> String {
+    html::html(&html::Page {
+        reports,
+        scans,
+        topologies,
+        params,
+    })
 }
 
 /// Verification reports and scan reports of one run (`seglab test
@@ -99,6 +121,7 @@ pub fn render_all_styled(
             jr.add_test_suites(crate::scan::report::junit_suites(scans));
             jr.to_string().expect("JUnit serializes")
         }
+        Format::Html => render_html(reports, scans, &BTreeMap::new(), &[]),
     }
 }
 

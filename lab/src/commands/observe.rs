@@ -33,6 +33,7 @@ pub(super) async fn observe(args: ObserveArgs) -> Result<Outcome> {
         format: Format::Table,
         output: args.output.clone(),
         verbose: false,
+        page: Default::default(),
     };
     out_args.check()?;
     if let Some(p) = &args.write_policy {
@@ -48,6 +49,7 @@ pub(super) async fn observe(args: ObserveArgs) -> Result<Outcome> {
             format: Format::Table,
             output: Some(p.clone()),
             verbose: false,
+            page: Default::default(),
         }
         .check()
         .map_err(|_| bad_file("--write-policy", p, "cannot be written"))?;
@@ -174,6 +176,7 @@ pub(super) fn finish_with_baseline(
             format: Format::Table,
             output: None,
             verbose: output.verbose,
+            page: Default::default(),
         },
         reports,
         scans,
@@ -194,6 +197,8 @@ pub(super) fn finish_with_baseline(
         Format::Table => table.clone(),
         Format::Json => json_with_diff(reports, scans, &d),
         Format::Junit => report::render_all(reports, scans, Format::Junit),
+        // The page shows the run; the diff is said on the terminal.
+        Format::Html => output.html(reports, scans),
         Format::Markdown => format!(
             "{}\n```text\n{}\n```\n",
             report::render_all(reports, scans, Format::Markdown),
@@ -294,6 +299,7 @@ mod tests {
             format,
             output: None,
             verbose: false,
+            page: Default::default(),
         }
     }
 

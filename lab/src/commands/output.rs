@@ -36,6 +36,7 @@ impl OutputArgs {
             format: self.format,
             output: self.output.clone(),
             verbose: self.verbose,
+            page: self.page.clone(),
         }
     }
 }
@@ -47,6 +48,12 @@ impl ReportArgs {
             verbose: self.verbose,
             colour: false,
         }
+    }
+
+    /// The HTML report, with the topologies and parameters the command
+    /// gave.
+    pub(super) fn html(&self, reports: &[Report], scans: &[ScanReport]) -> String {
+        report::render_html(reports, scans, &self.page.topologies, &self.page.params)
     }
 
     /// See [`OutputArgs::check`].
@@ -71,6 +78,7 @@ impl ReportArgs {
         };
         // Colour only for the table on the terminal, never in a file.
         let text = match (self.format, &self.output) {
+            (Format::Html, _) => self.html(reports, scans),
             (Format::Table, None) => {
                 report::render_all_styled(reports, scans, Format::Table, &terminal)
             }

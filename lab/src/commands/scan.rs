@@ -7,7 +7,9 @@ use crate::cancel::Cancel;
 use crate::cli::ReportArgs;
 use crate::error::{Error, Result};
 use crate::node_contract::Proto;
+use crate::report::{html::Context, Format};
 use crate::runtime::docker::DockerBackend;
+use crate::runtime::LabBackend;
 use crate::scan::select::Selector;
 use crate::scan::{scan_lab, PortSet, ScanRequest};
 
@@ -47,5 +49,15 @@ pub(super) async fn scan(args: ScanArgs, output: ReportArgs) -> Result<Outcome> 
             return Err(Error::Interrupted);
         }
     };
+    let mut output = output;
+    if output.format == Format::Html {
+        let mut extra = vec![("lab".to_string(), lab.clone())];
+        extra.extend(phase.map(|p| ("phase".to_string(), p.to_string())));
+        let mut page = Context::for_run(extra);
+        if let Ok(info) = rt.find_lab(lab).await {
+            page = page.with_scenario(&info.scenario);
+        }
+        output.page = page;
+    }
     Ok(finish_all(&output, &[], &[report], Vec::new()))
 }

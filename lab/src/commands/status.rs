@@ -184,14 +184,11 @@ mod tests {
     use super::ruleset_cell;
     use crate::health::{NodeHealth, Problem};
     use crate::node_contract::NodeKind;
-    use crate::scenario::RuleFile;
+    use crate::test_support::rule_file;
 
     #[test]
     fn the_rule_set_cell_names_the_file_its_hash_and_whether_it_is_in_place() {
-        let rules = RuleFile {
-            file: "gw.nft".into(),
-            text: String::new(),
-        };
+        let rules = rule_file("gw.nft", "");
         let mut h = NodeHealth {
             name: "gw".into(),
             kind: NodeKind::Gateway,

@@ -7,6 +7,7 @@ use crate::cancel::Cancel;
 use crate::cli::{OutputArgs, TestArgs};
 use crate::error::{Error, Result};
 use crate::lab::{self, UpOptions};
+use crate::report::{html::Context, Format};
 use crate::runtime::docker::DockerBackend;
 use crate::runtime::LabBackend;
 use crate::testrun::{test_scenario, TestOptions};
@@ -59,7 +60,41 @@ pub(super) async fn verify(
             )));
         }
     }
-    Ok(finish(&output, &result?, Vec::new()))
+    let reports = result?;
+    let mut output = output;
+    if output.format == Format::Html {
+        // The lab as placed (its subnets, interface names and applied rule
+        // files); a lab gone by now is shown without its drawing.
+        let placed = rt.find_lab(&lab).await.ok().map(|info| info.scenario);
+        let mut extra = vec![("lab".to_string(), lab.clone())];
+        extra.extend(phase.map(|p| ("phase".to_string(), p)));
+        extra.extend(isolate.map(|g| ("isolated gateway".to_string(), g)));
+        extra.extend(probe_params(&output));
+        let mut page = Context::for_run(extra);
+        if let Some(sc) = &placed {
+            page = page.with_scenario(sc);
+        }
+        output.page = page;
+    }
+    Ok(finish(&output, &reports, Vec::new()))
+}
+
+/// How the cells were probed, for the HTML report's parameters.
+pub(super) fn probe_params(output: &OutputArgs) -> Vec<(String, String)> {
+    vec![
+        (
+            "probe timeout".to_string(),
+            format!("{} ms", output.timeout),
+        ),
+        (
+            "tracing".to_string(),
+            if output.no_trace {
+                "off (--no-trace): failing cells are not explained".to_string()
+            } else {
+                "on: failing cells are explained".to_string()
+            },
+        ),
+    ]
 }
 
 pub(super) async fn test(args: TestArgs) -> Result<Outcome> {
@@ -100,6 +135,22 @@ pub(super) async fn test(args: TestArgs) -> Result<Outcome> {
                     .unwrap_or_default()
             )));
         }
+    }
+    let mut output = output;
+    if output.format == Format::Html {
+        let mut extra = vec![("scenarios".to_string(), names.join(", "))];
+        for o in &inputs.rulesets {
+            extra.push(("rule set".to_string(), o.to_string()));
+        }
+        extra.extend(probe_params(&output));
+        if each_gateway {
+            extra.push(("each gateway".to_string(), "judged alone too".to_string()));
+        }
+        let mut page = Context::for_run(extra);
+        for sc in &loaded {
+            page = page.with_scenario(sc);
+        }
+        output.page = page;
     }
     let rt = DockerBackend::connect().await?;
     let opts = TestOptions {

@@ -8,11 +8,15 @@
 //! compare, and a policy changed between the runs changes nothing here.
 //! A cell is its scenario, phase, source, destination, protocol and port;
 //! the lab's name is not part of it, so two labs of one scenario compare.
+//!
+//! `watch` compares its own runs here too ([`from_report`]): those cells
+//! also carry their verdicts, which then count as a change as well.
 
 pub mod render;
 
 use crate::node_contract::Proto;
 use crate::probe::Observed;
+use crate::verify::{Report, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -58,6 +62,19 @@ pub struct Seen {
     pub src_segment: Option<String>,
     #[serde(skip)]
     pub dst_segment: Option<String>,
+    /// How the run judged the cell: only a report still in memory knows
+    /// (`watch`, which compares its own runs); a document read back is
+    /// compared by what was observed alone.
+    #[serde(skip)]
+    pub judged: Option<Judged>,
+}
+
+/// How a run judged a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judged {
+    pub verdict: Verdict,
+    /// The flow of Appendix A that permits the cell, if any.
+    pub flow: Option<u32>,
 }
 
 /// Every cell of a document.
@@ -102,6 +119,37 @@ pub fn from_value(file: &str, v: &Value) -> Result<Cells, DiffError> {
     };
     add(&mut cells, v, "the document").map_err(shape)?;
     Ok(cells)
+}
+
+/// The cells of a report still in memory, with how it judged each (see
+/// [`Seen::judged`]); `name` names it in the diff.
+pub fn from_report(name: &str, r: &Report) -> Cells {
+    let mut cells = Cells {
+        name: name.to_string(),
+        cells: BTreeMap::new(),
+    };
+    for c in &r.results {
+        let key = CellKey {
+            scenario: r.scenario.clone(),
+            phase: r.phase.clone(),
+            src: c.src.clone(),
+            dst: c.dst.clone(),
+            proto: c.proto,
+            port: c.port,
+        };
+        let seen = Seen {
+            observed: c.observed,
+            responder: c.responder.clone(),
+            src_segment: r.segments.get(&c.src).cloned(),
+            dst_segment: r.segments.get(&c.dst).cloned(),
+            judged: Some(Judged {
+                verdict: c.verdict,
+                flow: c.flow,
+            }),
+        };
+        insert(&mut cells, key, seen);
+    }
+    cells
 }
 
 #[derive(Deserialize)]
@@ -178,6 +226,7 @@ fn add(cells: &mut Cells, v: &Value, at: &str) -> Result<(), String> {
                         responder: c.responder,
                         src_segment: Some(c.src_segment),
                         dst_segment: Some(c.dst_segment),
+                        judged: None,
                     },
                 );
             }
@@ -192,6 +241,7 @@ fn add(cells: &mut Cells, v: &Value, at: &str) -> Result<(), String> {
                     responder: c.responder,
                     src_segment: r.segments.get(&c.src).cloned(),
                     dst_segment: r.segments.get(&c.dst).cloned(),
+                    judged: None,
                 };
                 let key = CellKey {
                     scenario: r.scenario.clone(),
@@ -224,6 +274,7 @@ fn add(cells: &mut Cells, v: &Value, at: &str) -> Result<(), String> {
                             responder: None,
                             src_segment: Some(p.src_segment.clone()),
                             dst_segment: Some(p.dst_segment.clone()),
+                            judged: None,
                         };
                         insert(cells, key, seen);
                     }
@@ -343,7 +394,9 @@ fn closed(o: Observed) -> bool {
 }
 
 /// How `before` became `after`, or `None` if it did not change. A
-/// responder counts only when both sides name one (a scan names none).
+/// responder counts only when both sides name one (a scan names none), a
+/// verdict only when both sides were judged in memory (`watch`: an edit
+/// that only moves a cell's verdict is still news there).
 fn change(before: &Seen, after: &Seen) -> Option<Change> {
     let (b, a) = (before.observed, after.observed);
     if closed(b) && a == Observed::Open {
@@ -356,7 +409,11 @@ fn change(before: &Seen, after: &Seen) -> Option<Change> {
         (&before.responder, &after.responder),
         (Some(x), Some(y)) if x != y
     );
-    (b != a || responder).then_some(Change::Other)
+    let verdict = matches!(
+        (&before.judged, &after.judged),
+        (Some(x), Some(y)) if x.verdict != y.verdict
+    );
+    (b != a || responder || verdict).then_some(Change::Other)
 }
 
 /// Compares two documents' cells.

@@ -5,7 +5,7 @@
 use super::{CellChange, Change, Diff};
 use crate::observe::render::ports_text;
 use crate::ports::PortKey;
-use std::collections::BTreeMap;
+use crate::report::pairs::{self, Order};
 use std::fmt::Write;
 
 /// `3 cells changed: 2 newly open, 1 newly blocked`, or `no cell changed`.
@@ -88,28 +88,17 @@ fn pair_line(src: &str, dst: &str, cells: &[&CellChange]) -> String {
     format!("{src} -> {dst}: {}", said.join(" | "))
 }
 
-/// A group's changes by segment pair, then host pair.
-type BySegments<'a> = BTreeMap<(String, String), BTreeMap<(&'a str, &'a str), Vec<&'a CellChange>>>;
-
 /// The table: the summary line, then per scenario and phase the changed
 /// cells by segment pair and host pair. A phase that only one document
 /// has is said in one line.
-pub fn table(d: &Diff) -> String {
+pub fn table<'d>(d: &'d Diff) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", summary_line(d));
-    let mut groups: BTreeMap<(&str, &str), BySegments> = BTreeMap::new();
-    for c in &d.changes {
-        let seg = |s: &Option<String>| s.clone().unwrap_or_else(|| "?".into());
-        groups
-            .entry((&c.key.scenario, &c.key.phase))
-            .or_default()
-            .entry((seg(&c.src_segment), seg(&c.dst_segment)))
-            .or_default()
-            .entry((&c.key.src, &c.key.dst))
-            .or_default()
-            .push(c);
-    }
-    for ((scenario, phase), segs) in groups {
+    // Sorted, not in either side's order: both documents are equals.
+    let groups = pairs::sorted(&d.changes, |c| {
+        (c.key.scenario.as_str(), c.key.phase.as_str())
+    });
+    for ((scenario, phase), changes) in groups {
         let counts = d
             .groups
             .get(&(scenario.to_string(), phase.to_string()))
@@ -131,9 +120,16 @@ pub fn table(d: &Diff) -> String {
             _ => {}
         }
         let _ = writeln!(out, "{scenario} / {phase}");
-        for ((s, t), pairs) in segs {
-            let _ = writeln!(out, "  {s} -> {t}");
-            for ((src, dst), cells) in pairs {
+        let segment = |s: &'d Option<String>| s.as_deref().unwrap_or("?");
+        for g in pairs::segment_pairs(
+            changes,
+            |c: &&'d CellChange| (segment(&c.src_segment), segment(&c.dst_segment)),
+            |c: &&'d CellChange| (c.key.src.as_str(), c.key.dst.as_str()),
+            Order::Sorted,
+            Order::Sorted,
+        ) {
+            let _ = writeln!(out, "  {} -> {}", g.segments.0, g.segments.1);
+            for ((src, dst), cells) in g.hosts {
                 let _ = writeln!(out, "    {}", pair_line(src, dst, &cells));
             }
         }

@@ -166,3 +166,24 @@ fn documents_that_are_not_reports_are_refused_naming_the_file() {
         "{e}"
     );
 }
+
+#[test]
+fn a_verdict_counts_only_when_both_sides_were_judged_in_memory() {
+    let seen = |verdict: Option<Verdict>| Seen {
+        observed: Open,
+        responder: None,
+        src_segment: None,
+        dst_segment: None,
+        judged: verdict.map(|verdict| Judged {
+            verdict,
+            flow: None,
+        }),
+    };
+    // `watch`: the policy changed under an unchanged observation.
+    let (pass, leak) = (seen(Some(Verdict::Pass)), seen(Some(Verdict::Leak)));
+    assert_eq!(change(&pass, &leak), Some(Change::Other));
+    assert_eq!(change(&pass, &pass), None);
+    // A document read back has no verdict: only what was observed counts.
+    assert_eq!(change(&seen(None), &leak), None);
+    assert_eq!(change(&pass, &seen(None)), None);
+}

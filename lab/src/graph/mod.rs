@@ -16,7 +16,7 @@ pub mod dot;
 mod layout;
 pub mod mermaid;
 mod svg;
-mod text;
+pub(crate) mod text;
 mod wires;
 
 #[cfg(test)]

@@ -44,6 +44,20 @@ impl std::str::FromStr for RulesetOverride {
     }
 }
 
+/// As written on the command line (`GATEWAY@PHASE:close=FILE`).
+impl std::fmt::Display for RulesetOverride {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.gateway)?;
+        if let Some(p) = &self.phase {
+            write!(f, "@{p}")?;
+            if self.close {
+                write!(f, ":close")?;
+            }
+        }
+        write!(f, "={}", self.path.display())
+    }
+}
+
 /// Reads an override's file and checks its format (a phase's files must be
 /// nft): every problem, located in the file.
 fn read(o: &RulesetOverride) -> Result<RuleFile> {

@@ -150,6 +150,8 @@ pub(crate) mod sample {
     //! A small observation of scenario 2 for the pure tests.
     use super::*;
 
+    /// A cell of scenario 2 (its hosts' segments); an open one names
+    /// its responder.
     pub fn cell(src: &str, dst: &str, key: &str, observed: Observed) -> ObservedCell {
         let seg = |h: &str| match h {
             "ams" => "mgmt",
@@ -158,15 +160,29 @@ pub(crate) mod sample {
             _ => "servers",
         };
         let key: PortKey = key.parse().unwrap();
+        let mut c = cell_in(&|h| seg(h).into(), src, dst, key, observed);
+        c.responder = (observed == Observed::Open).then(|| format!("{dst}/svc/{}", key.port));
+        c
+    }
+
+    /// A cell of any scenario, `seg` naming its hosts' segments, with no
+    /// responder and no detail.
+    pub fn cell_in(
+        seg: &dyn Fn(&str) -> String,
+        src: &str,
+        dst: &str,
+        key: PortKey,
+        observed: Observed,
+    ) -> ObservedCell {
         ObservedCell {
             src: src.into(),
             dst: dst.into(),
-            src_segment: seg(src).into(),
-            dst_segment: seg(dst).into(),
+            src_segment: seg(src),
+            dst_segment: seg(dst),
             proto: key.proto,
             port: key.port,
             observed,
-            responder: (observed == Observed::Open).then(|| format!("{dst}/svc/{}", key.port)),
+            responder: None,
             detail: None,
         }
     }

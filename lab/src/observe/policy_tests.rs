@@ -1,7 +1,7 @@
 //! Tests of the written policy, above all its property: in place of the
 //! scenario's policy, the plan opens exactly the cells observed open.
 
-use super::super::sample::observation;
+use super::super::sample::{cell_in, observation};
 use super::super::ObservedCell;
 use super::*;
 use crate::plan::{flows_in, plan};
@@ -15,19 +15,16 @@ fn observed_plan(sc: &Scenario, changes: &[(&str, &str, &str, Observed)]) -> Obs
     let mut cells: Vec<ObservedCell> = p
         .cells
         .iter()
-        .map(|c| ObservedCell {
-            src: c.src.clone(),
-            dst: c.dst.clone(),
-            src_segment: seg(&c.src),
-            dst_segment: seg(&c.dst),
-            proto: c.proto,
-            port: c.port,
-            observed: match c.expected {
+        .map(|c| {
+            let observed = match c.expected {
                 Expected::Open => Observed::Open,
                 Expected::Blocked => Observed::Blocked,
-            },
-            responder: None,
-            detail: None,
+            };
+            let key = PortKey {
+                proto: c.proto,
+                port: c.port,
+            };
+            cell_in(&seg, &c.src, &c.dst, key, observed)
         })
         .collect();
     for (src, dst, key, seen) in changes {
@@ -37,17 +34,7 @@ fn observed_plan(sc: &Scenario, changes: &[(&str, &str, &str, Observed)]) -> Obs
             .find(|c| c.src == *src && c.dst == *dst && c.key() == key)
         {
             Some(c) => c.observed = *seen,
-            None => cells.push(ObservedCell {
-                src: src.to_string(),
-                dst: dst.to_string(),
-                src_segment: seg(src),
-                dst_segment: seg(dst),
-                proto: key.proto,
-                port: key.port,
-                observed: *seen,
-                responder: None,
-                detail: None,
-            }),
+            None => cells.push(cell_in(&seg, src, dst, key, *seen)),
         }
     }
     let mut obs = observation(cells);

@@ -6,6 +6,7 @@ use super::{Observation, ObservedCell};
 use crate::node_contract::Proto;
 use crate::ports::PortKey;
 use crate::probe::Observed;
+use crate::report::pairs::{self, Order};
 use crate::scan::ranges::{range_text, runs};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -30,18 +31,6 @@ pub fn ports_text(keys: impl IntoIterator<Item = PortKey>) -> String {
         .join("; ")
 }
 
-/// Names in order of first appearance: the cells follow the scenario's
-/// host order, so segments and hosts keep the scenario's order too.
-fn ordered<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut out: Vec<&str> = Vec::new();
-    for n in names {
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    out
-}
-
 /// The cells of one host pair.
 struct HostPair<'a> {
     src: &'a str,
@@ -60,47 +49,31 @@ impl HostPair<'_> {
 }
 
 /// Host pairs grouped by (source segment, destination segment), both in
-/// scenario order.
-fn by_segment_pair(obs: &Observation) -> Vec<((&str, &str), Vec<HostPair<'_>>)> {
-    let mut pairs: Vec<HostPair> = Vec::new();
-    let mut index: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    for c in &obs.cells {
-        let i = *index.entry((&c.src, &c.dst)).or_insert_with(|| {
-            pairs.push(HostPair {
-                src: &c.src,
-                dst: &c.dst,
-                cells: Vec::new(),
-            });
-            pairs.len() - 1
-        });
-        pairs[i].cells.push(c);
-    }
-    let segs = segments(obs);
-    let mut groups: Vec<((&str, &str), Vec<HostPair>)> = Vec::new();
-    for s in &segs {
-        for d in &segs {
-            groups.push(((s, d), Vec::new()));
-        }
-    }
-    for p in pairs {
-        let c = p.cells[0];
-        if let Some(g) = groups
-            .iter_mut()
-            .find(|g| g.0 == (c.src_segment.as_str(), c.dst_segment.as_str()))
-        {
-            g.1.push(p);
-        }
-    }
-    groups.retain(|g| !g.1.is_empty());
-    groups
+/// scenario order: the order of the matrix's rows and columns.
+fn by_segment_pair<'o>(obs: &'o Observation) -> Vec<((&'o str, &'o str), Vec<HostPair<'o>>)> {
+    pairs::segment_pairs(
+        &obs.cells,
+        |c: &&'o ObservedCell| (c.src_segment.as_str(), c.dst_segment.as_str()),
+        |c: &&'o ObservedCell| (c.src.as_str(), c.dst.as_str()),
+        Order::Matrix,
+        Order::FirstSeen,
+    )
+    .into_iter()
+    .map(|g| {
+        let hosts = g.hosts.into_iter();
+        let hosts = hosts.map(|((src, dst), cells)| HostPair { src, dst, cells });
+        (g.segments, hosts.collect())
+    })
+    .collect()
 }
 
-/// Every segment of the observation, sources' and destinations', in order.
+/// Every segment of the observation, sources' and destinations', in
+/// scenario order.
 fn segments(obs: &Observation) -> Vec<&str> {
-    ordered(
+    pairs::ends(
         obs.cells
             .iter()
-            .flat_map(|c| [c.src_segment.as_str(), c.dst_segment.as_str()]),
+            .map(|c| (c.src_segment.as_str(), c.dst_segment.as_str())),
     )
 }
 

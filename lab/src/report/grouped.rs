@@ -3,6 +3,7 @@
 //! it, with each explanation said once under its group. Pure: the table
 //! and the Markdown report both say these groups.
 
+use super::pairs::{self, Order};
 use crate::node_contract::Proto;
 use crate::ports::PortKey;
 use crate::scan::ranges::{range_text, runs};
@@ -134,89 +135,88 @@ fn segment<'a>(r: &'a Report, host: &'a str) -> &'a str {
 /// The failing cells of a report, grouped: segment pairs in order of their
 /// first failing cell (the scenario's host order), verdicts within in
 /// [`Verdict`] order.
-pub(crate) fn groups(r: &Report) -> Vec<Group<'_>> {
-    // Per (segments, verdict): per host pair and detail, its cells.
-    type Cells<'a> = Vec<((HostPair<'a>, Option<&'a str>), Vec<&'a ProbeResult>)>;
-    let mut order: Vec<HostPair> = Vec::new();
-    let mut by: BTreeMap<(usize, Verdict), Cells> = BTreeMap::new();
-    for c in r.results.iter().filter(|c| c.verdict != Verdict::Pass) {
-        let segs = (segment(r, &c.src), segment(r, &c.dst));
-        let i = match order.iter().position(|s| *s == segs) {
-            Some(i) => i,
-            None => {
-                order.push(segs);
-                order.len() - 1
-            }
-        };
-        let unjudged = matches!(
-            c.verdict,
-            Verdict::HostDown | Verdict::PathDown | Verdict::Error
-        );
-        let detail = if unjudged { c.detail.as_deref() } else { None };
-        let key = ((c.src.as_str(), c.dst.as_str()), detail);
-        let pairs = by.entry((i, c.verdict)).or_default();
-        match pairs.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, cells)) => cells.push(c),
-            None => pairs.push((key, vec![c])),
+pub(crate) fn groups<'r>(r: &'r Report) -> Vec<Group<'r>> {
+    let failing = r.results.iter().filter(|c| c.verdict != Verdict::Pass);
+    let segments =
+        |c: &&'r ProbeResult| -> HostPair<'r> { (segment(r, &c.src), segment(r, &c.dst)) };
+    let mut out = Vec::new();
+    for (segments, cells) in pairs::by_pair(failing, segments, Order::FirstSeen) {
+        for (verdict, cells) in pairs::sorted(cells, |c| c.verdict) {
+            // Per host pair and detail, its cells, in scenario order.
+            let by_hosts = pairs::first_seen(cells, |c| {
+                let unjudged = matches!(
+                    c.verdict,
+                    Verdict::HostDown | Verdict::PathDown | Verdict::Error
+                );
+                let detail = if unjudged { c.detail.as_deref() } else { None };
+                ((c.src.as_str(), c.dst.as_str()), detail)
+            });
+            out.push(group(segments, verdict, by_hosts));
         }
     }
-    by.into_iter()
-        .map(|((i, verdict), pairs)| {
-            let mut lines: Vec<Line> = Vec::new();
-            let mut whys: Vec<Why> = Vec::new();
-            let mut cells = 0;
-            for ((pair, detail), cs) in pairs {
-                cells += cs.len();
-                let ports: BTreeSet<PortKey> = cs.iter().map(|c| key(c)).collect();
-                let flows: BTreeSet<u32> = cs.iter().filter_map(|c| c.flow).collect();
-                let responders: BTreeSet<&str> = if verdict == Verdict::Misrouted {
-                    cs.iter().filter_map(|c| c.responder.as_deref()).collect()
-                } else {
-                    BTreeSet::new()
-                };
-                match lines.iter_mut().find(|l| {
-                    l.ports == ports
-                        && l.flows == flows
-                        && l.detail == detail
-                        && l.responders == responders
-                }) {
-                    Some(l) => l.pairs.push(pair),
-                    None => lines.push(Line {
-                        ports,
-                        flows,
-                        detail,
-                        responders,
-                        pairs: vec![pair],
-                    }),
+    out
+}
+
+/// A host pair and why its cells were not judged, if they were not.
+type PairDetail<'a> = (HostPair<'a>, Option<&'a str>);
+
+/// The group of one segment pair and verdict, from its cells per host
+/// pair and detail: host pairs that failed alike share a line.
+fn group<'a>(
+    segments: HostPair<'a>,
+    verdict: Verdict,
+    by_hosts: Vec<(PairDetail<'a>, Vec<&'a ProbeResult>)>,
+) -> Group<'a> {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut whys: Vec<Why> = Vec::new();
+    let mut cells = 0;
+    for ((pair, detail), cs) in by_hosts {
+        cells += cs.len();
+        let ports: BTreeSet<PortKey> = cs.iter().map(|c| key(c)).collect();
+        let flows: BTreeSet<u32> = cs.iter().filter_map(|c| c.flow).collect();
+        let responders: BTreeSet<&str> = if verdict == Verdict::Misrouted {
+            cs.iter().filter_map(|c| c.responder.as_deref()).collect()
+        } else {
+            BTreeSet::new()
+        };
+        match lines.iter_mut().find(|l| {
+            l.ports == ports && l.flows == flows && l.detail == detail && l.responders == responders
+        }) {
+            Some(l) => l.pairs.push(pair),
+            None => lines.push(Line {
+                ports,
+                flows,
+                detail,
+                responders,
+                pairs: vec![pair],
+            }),
+        }
+        for c in &cs {
+            let Some(e) = &c.explain else { continue };
+            let w = match whys.iter_mut().find(|w| w.why == e.why) {
+                Some(w) => w,
+                None => {
+                    whys.push(Why {
+                        why: &e.why,
+                        ports: BTreeSet::new(),
+                        pairs: BTreeSet::new(),
+                    });
+                    whys.last_mut().expect("just pushed")
                 }
-                for c in &cs {
-                    let Some(e) = &c.explain else { continue };
-                    let w = match whys.iter_mut().find(|w| w.why == e.why) {
-                        Some(w) => w,
-                        None => {
-                            whys.push(Why {
-                                why: &e.why,
-                                ports: BTreeSet::new(),
-                                pairs: BTreeSet::new(),
-                            });
-                            whys.last_mut().expect("just pushed")
-                        }
-                    };
-                    w.ports.insert(key(c));
-                    w.pairs.insert(pair);
-                }
-            }
-            // A stable sort: lines of as many pairs keep scenario order.
-            lines.sort_by_key(|l| std::cmp::Reverse(l.pairs.len()));
-            Group {
-                segments: order[i],
-                verdict,
-                cells,
-                lines,
-                whys,
-            }
-        })
-        .collect()
+            };
+            w.ports.insert(key(c));
+            w.pairs.insert(pair);
+        }
+    }
+    // A stable sort: lines of as many pairs keep scenario order.
+    lines.sort_by_key(|l| std::cmp::Reverse(l.pairs.len()));
+    Group {
+        segments,
+        verdict,
+        cells,
+        lines,
+        whys,
+    }
 }
 
 fn key(c: &ProbeResult) -> PortKey {

@@ -2,13 +2,7 @@
 //! (tests/fixtures/listings, README there says how they were captured).
 
 use super::*;
-
-fn dump(file: &str, text: &str) -> RuleFile {
-    RuleFile {
-        file: file.into(),
-        text: text.into(),
-    }
-}
+use crate::test_support::rule_file as dump;
 
 fn ip(table: &str, handle: u64) -> RuleKey {
     RuleKey {

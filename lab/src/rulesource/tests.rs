@@ -2,6 +2,7 @@
 //! they were captured) and the real rule files that made them.
 
 use super::*;
+use crate::test_support::rule_file;
 
 macro_rules! listing {
     ($name:literal) => {
@@ -345,13 +346,6 @@ fn forward(rules: &[&str]) -> Listing {
     }
     text.push_str("\t}\n}\n");
     parse_listing(&text).unwrap()
-}
-
-fn rule_file(name: &str, text: &str) -> RuleFile {
-    RuleFile {
-        file: name.into(),
-        text: text.into(),
-    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! watched save prints the cells it changed.
 
 use super::fake::FakeBackend;
-use super::fake_tests::{faithful, policy, up};
+use super::fake_tests::{policy, running, up};
 use super::LabBackend;
 use crate::error::Error;
 use crate::lab::apply::{apply, short_hash};
@@ -28,9 +28,7 @@ fn seals(b: &FakeBackend, lab: &str) -> Vec<Option<String>> {
 
 #[tokio::test]
 async fn every_file_is_checked_before_any_gateway_changes_and_the_scenario_is_recorded() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     let dir = tempfile::tempdir().unwrap();
     let a = file(&dir, "a.nft", "table inet filter { # a\n}\n");
     let s = file(&dir, "s.nft", "table inet filter { # s\n}\n");
@@ -85,9 +83,7 @@ async fn every_file_is_checked_before_any_gateway_changes_and_the_scenario_is_re
 
 #[tokio::test]
 async fn a_refused_file_changes_nothing_anywhere() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (sc, b, lab) = running("scenario-3").await;
     let dir = tempfile::tempdir().unwrap();
     let good = file(&dir, "good.nft", "table inet filter { # good\n}\n");
     let bad = file(&dir, "bad.nft", "table inet filter { # BAD\n}\n");
@@ -121,9 +117,7 @@ async fn a_refused_file_changes_nothing_anywhere() {
 
 #[tokio::test]
 async fn bad_input_is_refused_before_anything_runs() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     let before = b.log().len();
     let e = apply(&b, &lab, &[ov("gw-nope=/dev/null")])
         .await
@@ -165,9 +159,7 @@ async fn bad_input_is_refused_before_anything_runs() {
 
 #[tokio::test]
 async fn an_open_phase_is_refused_and_a_phase_closes_back_to_the_applied_rule_set() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     let dir = tempfile::tempdir().unwrap();
     let a = file(&dir, "a.nft", "table inet filter { # applied\n}\n");
     // A phase left open by an interrupted verify.
@@ -207,9 +199,7 @@ async fn an_open_phase_is_refused_and_a_phase_closes_back_to_the_applied_rule_se
 
 #[tokio::test]
 async fn a_phase_file_only_changes_the_record() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     let dir = tempfile::tempdir().unwrap();
     let p = file(&dir, "p.nft", "table inet filter { # phase\n}\n");
     let before = b.log().len();

@@ -55,6 +55,16 @@ pub(super) async fn up(b: &FakeBackend, sc: &Scenario) -> String {
     name
 }
 
+/// A lab of built-in scenario `name` up on a [`faithful`] backend whose
+/// probes are never lost: the scenario, the backend and the lab's name,
+/// where most tests start.
+pub(super) async fn running(name: &str) -> (Scenario, FakeBackend, String) {
+    let (sc, open) = policy(name);
+    let b = faithful(open, false);
+    let lab = up(&b, &sc).await;
+    (sc, b, lab)
+}
+
 pub(super) fn opts() -> VerifyOptions {
     VerifyOptions::default()
 }
@@ -77,9 +87,7 @@ fn verdicts(r: &Report) -> BTreeSet<Verdict> {
 
 #[tokio::test]
 async fn up_configures_and_seals_every_node() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (sc, b, lab) = running("scenario-3").await;
     let log = b.log();
     assert_eq!(log[0], format!("claim {lab}"));
     for n in sc
@@ -132,9 +140,7 @@ async fn a_host_that_stops_during_the_run_is_host_down_never_blocked() {
 
 #[tokio::test]
 async fn cells_across_a_dead_gateway_are_path_down_and_not_probed() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (sc, b, lab) = running("scenario-3").await;
     b.with(|s| {
         let l = s.labs.get_mut(&lab).unwrap();
         l.nodes.get_mut("gw-sensitive").unwrap().running = false;
@@ -162,9 +168,7 @@ async fn cells_across_a_dead_gateway_are_path_down_and_not_probed() {
 
 #[tokio::test]
 async fn a_gateway_that_lost_its_routes_is_path_down() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     b.with(|s| {
         let l = s.labs.get_mut(&lab).unwrap();
         l.nodes.get_mut("gw-mgmt").unwrap().lost_routes = true;
@@ -202,9 +206,7 @@ fn gateway_ops(log: &[String]) -> Vec<String> {
 
 #[tokio::test]
 async fn a_phase_opens_sealed_is_probed_and_closes_on_every_gateway() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     let start = b.log().len();
     let reports = verify_lab(&b, &lab, Some("push-install"), opts())
         .await
@@ -247,9 +249,7 @@ async fn a_phase_opens_sealed_is_probed_and_closes_on_every_gateway() {
 
 #[tokio::test]
 async fn a_phase_a_gateway_refuses_is_put_back_where_it_opened_and_nothing_is_probed() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     b.with(|s| s.refuse = Some(("gw-sensitive".into(), "25001".into())));
     let start = b.log().len();
     let err = verify_lab(&b, &lab, Some("push-install"), opts())
@@ -274,9 +274,7 @@ async fn a_phase_a_gateway_refuses_is_put_back_where_it_opened_and_nothing_is_pr
 
 #[tokio::test]
 async fn a_phase_left_open_is_closed_before_the_next_run_and_noted() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     // What a `verify --phase` killed mid-run leaves: the phase in the seal.
     b.with(|s| {
         let n = s

@@ -5,7 +5,7 @@
 //! left the isolation behind.
 
 use super::fake::FakeBackend;
-use super::fake_tests::{faithful, opts, policy, test_opts, up};
+use super::fake_tests::{faithful, opts, policy, running, test_opts, up};
 use super::LabBackend;
 use crate::cancel::Cancel;
 use crate::error::Error;
@@ -143,9 +143,7 @@ async fn an_isolated_verify_clears_and_marks_the_others_probes_only_its_cells_an
 
 #[tokio::test]
 async fn the_cells_of_each_gateway_are_those_its_paths_cross() {
-    let (sc, open) = policy("scenario-4");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (sc, b, lab) = running("scenario-4").await;
     for gw in sc.gateways.iter().map(|g| g.name.as_str()) {
         let start = b.log().len();
         b.with(|s| s.probed.clear());
@@ -179,9 +177,7 @@ async fn the_cells_of_each_gateway_are_those_its_paths_cross() {
 
 #[tokio::test]
 async fn a_gateway_that_cannot_be_cleared_puts_back_those_already_cleared() {
-    let (sc, open) = policy("scenario-4");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-4").await;
     // gw-mgmt and gw-edge are cleared before gw-offsite refuses.
     // (The seal's own commands delete its table too: only the filter's is refused.)
     b.with(|s| s.refuse = Some(("gw-offsite".into(), "delete table inet filter".into())));
@@ -217,9 +213,7 @@ async fn a_gateway_that_cannot_be_cleared_puts_back_those_already_cleared() {
 
 #[tokio::test]
 async fn an_isolated_phase_opens_on_the_gateway_alone_and_a_refusal_still_restores() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     let start = b.log().len();
     let reports = verify_isolated(&b, &lab, "gw-sensitive", Some("push-install"), opts())
         .await
@@ -260,9 +254,7 @@ async fn an_isolated_phase_opens_on_the_gateway_alone_and_a_refusal_still_restor
 
 #[tokio::test]
 async fn an_isolation_left_by_a_killed_run_is_undone_by_the_next_verify_or_a_reset() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     let mark = |b: &FakeBackend| {
         b.with(|s| {
             let n = s
@@ -301,9 +293,7 @@ async fn an_isolation_left_by_a_killed_run_is_undone_by_the_next_verify_or_a_res
 
 #[tokio::test]
 async fn an_unknown_gateway_is_bad_input_and_changes_nothing() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     let start = b.log().len();
     let err = verify_isolated(&b, &lab, "gw-nope", None, opts())
         .await

@@ -3,7 +3,7 @@
 //! running (`host-down`, never scanned), and a phase opened for the scan
 //! and closed after it. No Docker, no root, no packet.
 
-use super::fake_tests::{faithful, policy, up};
+use super::fake_tests::{faithful, policy, running, up};
 use crate::node_contract::Proto;
 use crate::probe::Observed;
 use crate::scan::select::Selector;
@@ -81,9 +81,7 @@ async fn every_port_of_every_filtered_pair_is_judged_and_a_leak_named() {
 
 #[tokio::test]
 async fn a_destination_that_is_not_running_is_host_down_and_never_scanned() {
-    let (sc, open) = policy("scenario-3");
-    let b = faithful(open, false);
-    let lab = up(&b, &sc).await;
+    let (_, b, lab) = running("scenario-3").await;
     b.state
         .lock()
         .unwrap()

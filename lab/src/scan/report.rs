@@ -8,10 +8,10 @@ use super::ranges::range_text;
 use super::{JudgedSpan, PairScan, ScanReport};
 use crate::node_contract::Proto;
 use crate::probe::Observed;
+use crate::report::pairs::{self, Order};
 use crate::report::Format;
 use crate::verify::Verdict;
 use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
-use std::collections::hash_map::{Entry, HashMap};
 use std::fmt::Write;
 use std::hash::Hash;
 use std::ops::RangeInclusive;
@@ -28,6 +28,9 @@ pub fn render(reports: &[ScanReport], format: Format) -> String {
         // The scan's lines already group by segment pair; a CI summary
         // shows them as they are.
         Format::Markdown => format!("```text\n{}```\n", table(reports)),
+        Format::Html => {
+            crate::report::render_html(&[], reports, &std::collections::BTreeMap::new(), &[])
+        }
     }
 }
 
@@ -197,23 +200,22 @@ type Segments<'a> = (&'a str, &'a str);
 
 /// Folds items of equal keys into the first of them, kept in order of
 /// first appearance.
-fn fold<T, K: Hash + Eq>(
+fn fold<T, K: Hash + Eq + Clone>(
     items: impl IntoIterator<Item = T>,
     key: impl Fn(&T) -> K,
     merge: impl Fn(&mut T, T),
 ) -> Vec<T> {
-    let mut out: Vec<T> = Vec::new();
-    let mut index: HashMap<K, usize> = HashMap::new();
-    for item in items {
-        match index.entry(key(&item)) {
-            Entry::Occupied(e) => merge(&mut out[*e.get()], item),
-            Entry::Vacant(e) => {
-                e.insert(out.len());
-                out.push(item);
+    pairs::first_seen(items, key)
+        .into_iter()
+        .map(|(_, alike)| {
+            let mut alike = alike.into_iter();
+            let mut first = alike.next().expect("a group has an item");
+            for other in alike {
+                merge(&mut first, other);
             }
-        }
-    }
-    out
+            first
+        })
+        .collect()
 }
 
 /// Joins host pairs that failed alike, range by range: first the
@@ -258,14 +260,10 @@ fn lines(r: &ScanReport) -> Vec<Line<'_>> {
         l.ranges.sort_by_key(|r| *r.start());
     }
     // Segment pairs in order of first appearance, lines within as found.
-    let mut order: Vec<Segments> = Vec::new();
-    for l in &out {
-        if !order.contains(&l.segments) {
-            order.push(l.segments);
-        }
-    }
-    out.sort_by_key(|l| order.iter().position(|s| *s == l.segments));
-    out
+    pairs::by_pair(out, |l| l.segments, Order::FirstSeen)
+        .into_iter()
+        .flat_map(|(_, lines)| lines)
+        .collect()
 }
 
 fn table(reports: &[ScanReport]) -> String {

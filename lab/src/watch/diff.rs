@@ -11,60 +11,31 @@
 //! `+` a cell that fails now (and did not, or failed otherwise), `-` a
 //! failure that is gone (or became another), `~` a cell whose verdict stayed
 //! but whose observed result changed.
+//!
+//! Which cells changed is [`crate::diff`]'s to say (cells of one lab's
+//! base policy, so scenario and phase never differ between two runs);
+//! only these lines are watch's own.
 
-use crate::node_contract::Proto;
-use crate::probe::Observed;
+use crate::diff::{self, CellKey, Cells, Judged, Seen};
 use crate::verify::{Report, Verdict};
-use std::collections::BTreeMap;
 
-/// A cell of the matrix.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct CellKey {
-    pub src: String,
-    pub dst: String,
-    pub proto: Proto,
-    pub port: u16,
-}
-
-/// What a verification saw of a cell and how it judged it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CellState {
-    pub observed: Observed,
-    pub verdict: Verdict,
-    pub flow: Option<u32>,
-}
-
-/// Every cell of a run's reports.
-pub type Cells = BTreeMap<CellKey, CellState>;
-
-/// The cells of `report`.
+/// The cells of `report`, judged.
 pub fn cells(report: &Report) -> Cells {
-    report
-        .results
-        .iter()
-        .map(|r| {
-            (
-                CellKey {
-                    src: r.src.clone(),
-                    dst: r.dst.clone(),
-                    proto: r.proto,
-                    port: r.port,
-                },
-                CellState {
-                    observed: r.observed,
-                    verdict: r.verdict,
-                    flow: r.flow,
-                },
-            )
-        })
-        .collect()
+    diff::from_report("this run", report)
 }
 
-fn line(sign: char, verdict: Verdict, k: &CellKey, flow: Option<u32>, what: &str) -> String {
-    let flow = flow.map_or("no flow".to_string(), |f| format!("flow {f}"));
+/// How watch's own run judged a cell: every cell of [`cells`] says.
+fn judged(s: &Seen) -> Judged {
+    s.judged.expect("watch compares the runs it verified")
+}
+
+fn line(sign: char, k: &CellKey, j: Judged, what: &str) -> String {
+    let flow = j
+        .flow
+        .map_or("no flow".to_string(), |f| format!("flow {f}"));
     format!(
         "{sign} {:<11} {} -> {} {}/{} ({flow}): {what}",
-        verdict.as_str(),
+        j.verdict.as_str(),
         k.src,
         k.dst,
         k.proto,
@@ -76,30 +47,28 @@ fn line(sign: char, verdict: Verdict, k: &CellKey, flow: Option<u32>, what: &str
 /// order (a cell's `-` before its `+`). With an empty `before` (the first
 /// run), every failing cell of `after`.
 pub fn changed(before: &Cells, after: &Cells) -> Vec<String> {
-    let mut keys: Vec<&CellKey> = before.keys().chain(after.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    let fails = |s: &CellState| s.verdict != Verdict::Pass;
+    let fails = |s: &Seen| judged(s).verdict != Verdict::Pass;
     let mut out = Vec::new();
-    for k in keys {
-        match (before.get(k), after.get(k)) {
-            (None, Some(a)) if fails(a) => {
-                out.push(line('+', a.verdict, k, a.flow, a.observed.as_str()))
-            }
+    for c in diff::diff(before, after).changes {
+        let k = &c.key;
+        match (&c.before, &c.after) {
+            (None, Some(a)) if fails(a) => out.push(line('+', k, judged(a), a.observed.as_str())),
             (Some(b), None) if fails(b) => {
-                out.push(line('-', b.verdict, k, b.flow, "no longer in the plan"))
+                out.push(line('-', k, judged(b), "no longer in the plan"))
             }
-            (Some(b), Some(a)) if b.verdict == a.verdict && b.observed != a.observed => {
-                let what = format!("{} -> {}", b.observed, a.observed);
-                out.push(line('~', a.verdict, k, a.flow, &what));
-            }
-            (Some(b), Some(a)) if b.verdict != a.verdict => {
-                if fails(b) {
-                    let what = format!("now {}, {}", a.observed, a.verdict.as_str());
-                    out.push(line('-', b.verdict, k, b.flow, &what));
-                }
-                if fails(a) {
-                    out.push(line('+', a.verdict, k, a.flow, a.observed.as_str()));
+            (Some(b), Some(a)) => {
+                let (jb, ja) = (judged(b), judged(a));
+                if jb.verdict == ja.verdict && b.observed != a.observed {
+                    let what = format!("{} -> {}", b.observed, a.observed);
+                    out.push(line('~', k, ja, &what));
+                } else if jb.verdict != ja.verdict {
+                    if fails(b) {
+                        let what = format!("now {}, {}", a.observed, ja.verdict.as_str());
+                        out.push(line('-', k, jb, &what));
+                    }
+                    if fails(a) {
+                        out.push(line('+', k, ja, a.observed.as_str()));
+                    }
                 }
             }
             _ => {}
@@ -111,9 +80,13 @@ pub fn changed(before: &Cells, after: &Cells) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::node_contract::Proto;
+    use crate::probe::Observed;
 
     fn key(src: &str, dst: &str, port: u16) -> CellKey {
         CellKey {
+            scenario: "scenario-3".into(),
+            phase: "base".into(),
             src: src.into(),
             dst: dst.into(),
             proto: Proto::Tcp,
@@ -121,17 +94,19 @@ mod tests {
         }
     }
 
-    fn state(observed: Observed, verdict: Verdict, flow: Option<u32>) -> CellState {
-        CellState {
+    fn state(observed: Observed, verdict: Verdict, flow: Option<u32>) -> Seen {
+        Seen {
             observed,
-            verdict,
-            flow,
+            responder: None,
+            src_segment: None,
+            dst_segment: None,
+            judged: Some(Judged { verdict, flow }),
         }
     }
 
     fn before() -> Cells {
         use Observed::*;
-        Cells::from([
+        cells_of([
             (
                 key("admin", "agent-1", 445),
                 state(Blocked, Verdict::Pass, None),
@@ -153,25 +128,36 @@ mod tests {
         ])
     }
 
+    fn cells_of<const N: usize>(cells: [(CellKey, Seen); N]) -> Cells {
+        Cells {
+            name: "run".into(),
+            cells: cells.into(),
+        }
+    }
+
     #[test]
     fn only_cells_whose_observation_or_verdict_moved_are_printed() {
         use Observed::*;
         let mut after = before();
-        after.remove(&key("gone", "x", 1));
-        after.insert(
+        after.cells.remove(&key("gone", "x", 1));
+        after.cells.insert(
             key("admin", "agent-1", 445),
             state(Open, Verdict::Leak, None),
         );
-        after.insert(
+        after.cells.insert(
             key("admin", "storage", 22),
             state(Rejected, Verdict::Pass, None),
         );
-        after.insert(
+        after.cells.insert(
             key("agent-1", "ams", 7780),
             state(Open, Verdict::Pass, Some(5)),
         );
-        after.insert(key("new", "y", 2), state(Open, Verdict::Leak, None));
-        after.insert(key("new", "y", 3), state(Blocked, Verdict::Pass, None));
+        after
+            .cells
+            .insert(key("new", "y", 2), state(Open, Verdict::Leak, None));
+        after
+            .cells
+            .insert(key("new", "y", 3), state(Blocked, Verdict::Pass, None));
         insta::assert_snapshot!(changed(&before(), &after).join("\n"), @r"
         + leak        admin -> agent-1 tcp/445 (no flow): open
         ~ pass        admin -> storage tcp/22 (no flow): blocked -> rejected
@@ -183,7 +169,7 @@ mod tests {
 
     #[test]
     fn the_first_run_lists_the_failing_cells_and_an_unchanged_run_nothing() {
-        insta::assert_snapshot!(changed(&Cells::new(), &before()).join("\n"), @r"
+        insta::assert_snapshot!(changed(&Cells::default(), &before()).join("\n"), @r"
         + missing     agent-1 -> ams tcp/7780 (flow 5): blocked
         + leak        ams -> agent-2 tcp/445 (no flow): open
         + leak        gone -> x tcp/1 (no flow): open
@@ -194,7 +180,7 @@ mod tests {
     #[test]
     fn a_failure_that_turns_into_another_is_one_line_each() {
         let mut after = before();
-        after.insert(
+        after.cells.insert(
             key("ams", "agent-2", 445),
             state(Observed::Open, Verdict::Misrouted, None),
         );
@@ -204,6 +190,25 @@ mod tests {
                 "- leak        ams -> agent-2 tcp/445 (no flow): now open, misrouted",
                 "+ misrouted   ams -> agent-2 tcp/445 (no flow): open",
             ]
+        );
+    }
+
+    #[test]
+    fn a_verdict_that_moves_under_the_same_observation_is_printed_a_responder_not() {
+        let mut after = before();
+        // The policy lost flow 3: the same open port is now a leak.
+        after.cells.insert(
+            key("ams", "agent-2", 22),
+            state(Observed::Open, Verdict::Leak, None),
+        );
+        // Another responder, judged alike: nothing an edit did to the
+        // verdicts, and watch says nothing.
+        let mut moved = state(Observed::Open, Verdict::Leak, None);
+        moved.responder = Some("agent-2/smb/445".into());
+        after.cells.insert(key("ams", "agent-2", 445), moved);
+        assert_eq!(
+            changed(&before(), &after),
+            ["+ leak        ams -> agent-2 tcp/22 (no flow): open"]
         );
     }
 }

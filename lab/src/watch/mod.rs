@@ -48,7 +48,7 @@ struct Watch<'a, B: LabBackend> {
     /// topology was built from), if it could be read.
     base: Option<Scenario>,
     /// The cells of the previous run.
-    cells: diff::Cells,
+    cells: crate::diff::Cells,
 }
 
 /// The files to watch: the given ones, else every rule file of the lab's
@@ -142,7 +142,7 @@ pub async fn watch<B: LabBackend>(
         opts,
         say,
         base,
-        cells: diff::Cells::new(),
+        cells: crate::diff::Cells::default(),
     };
     let names: Vec<String> = watched
         .values()
@@ -346,7 +346,7 @@ impl<B: LabBackend> Watch<'_, B> {
                 }
                 let cells = diff::cells(report);
                 let lines = diff::changed(&self.cells, &cells);
-                if lines.is_empty() && !self.cells.is_empty() {
+                if lines.is_empty() && !self.cells.cells.is_empty() {
                     self.out("  (no cell changed)");
                 }
                 for l in &lines {

@@ -58,7 +58,7 @@ pub fn graft(running: &Scenario, before: &Scenario, after: &Scenario) -> Scenari
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::RuleFile;
+    use crate::test_support::rule_file;
 
     #[test]
     fn policy_and_rule_files_graft_onto_the_placed_lab_and_topology_does_not() {
@@ -68,10 +68,7 @@ mod tests {
         placed.segments[0].subnet = "198.51.100.0/24".parse().unwrap();
         let mut edited = file.clone();
         edited.policy.pop();
-        edited.gateways[0].ruleset = Some(RuleFile {
-            file: "new.nft".into(),
-            text: "table inet filter {}\n".into(),
-        });
+        edited.gateways[0].ruleset = Some(rule_file("new.nft", "table inet filter {}\n"));
         assert!(topology_changes(&file, &edited).is_empty());
         let g = graft(&placed, &file, &edited);
         assert_eq!(g.segments, placed.segments);

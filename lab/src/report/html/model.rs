@@ -1,0 +1,376 @@
+//! What the HTML report shows, taken from the reports before any markup:
+//! one [`View`] per scenario and phase (verification) and per scan, each a
+//! host × host matrix of [`PairCell`]s with the rows a click opens, and the
+//! topology's path verdicts.
+
+use crate::graph::{PathColours, Topology, Verdict as PathVerdict};
+use crate::scan::ScanReport;
+use crate::verify::{Report, Verdict};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The verdict of a matrix cell: a report verdict, or `None` for a host
+/// pair with no probe (same host, or a pair the plan does not probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellVerdict {
+    Probed(Verdict),
+    None,
+}
+
+impl CellVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CellVerdict::Probed(v) => v.as_str(),
+            CellVerdict::None => "none",
+        }
+    }
+
+    /// How bad a verdict is for the cell's colour (the worst of its ports
+    /// wins): a leak above everything, then the other failures of the
+    /// rule sets, then the cells nothing could be said of.
+    fn severity(self) -> u8 {
+        match self {
+            CellVerdict::None => 0,
+            CellVerdict::Probed(v) => match v {
+                Verdict::Pass => 1,
+                Verdict::HostDown => 2,
+                Verdict::PathDown => 3,
+                Verdict::Error => 4,
+                Verdict::WrongBlock => 5,
+                Verdict::Missing => 6,
+                Verdict::Misrouted => 7,
+                Verdict::Leak => 8,
+            },
+        }
+    }
+
+    /// A symbol for each verdict, so that colour is never the only cue.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            CellVerdict::None => "·",
+            CellVerdict::Probed(v) => match v {
+                Verdict::Pass => "✓",
+                Verdict::Leak => "✗",
+                Verdict::Missing => "○",
+                Verdict::Misrouted => "⇄",
+                Verdict::WrongBlock => "≠",
+                Verdict::HostDown | Verdict::PathDown => "↓",
+                Verdict::Error => "!",
+            },
+        }
+    }
+
+    /// The colour of the topology's paths for this verdict.
+    fn path(self) -> Option<PathVerdict> {
+        match self {
+            CellVerdict::None => None,
+            CellVerdict::Probed(Verdict::Pass) => Some(PathVerdict::Pass),
+            CellVerdict::Probed(
+                Verdict::Leak | Verdict::Missing | Verdict::Misrouted | Verdict::WrongBlock,
+            ) => Some(PathVerdict::Fail),
+            CellVerdict::Probed(_) => Some(PathVerdict::Unknown),
+        }
+    }
+
+    fn worst(self, other: CellVerdict) -> CellVerdict {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// One port (verification) or run of ports (scan) of a host pair, as the
+/// detail lists it. Serialized for the page's script as an array
+/// `[port, verdict, expected, observed, flow, note, why]` (see
+/// `page.js`): scenario 4 has 900 of them a view, and named fields would
+/// double the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PortRow {
+    /// `tcp/445`, or `tcp 1-21` for a scanned run of ports.
+    pub port: String,
+    pub expected: &'static str,
+    pub observed: &'static str,
+    pub verdict: &'static str,
+    /// `flow 5`, `no flow`, or the plan's reason (`same segment`).
+    pub flow: String,
+    /// Who answered, where it matters (a misrouted cell), or why the cell
+    /// was not judged.
+    pub note: String,
+    /// Index into the view's explanations.
+    pub why: Option<usize>,
+}
+
+impl Serialize for PortRow {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        (
+            &self.port,
+            self.verdict,
+            self.expected,
+            self.observed,
+            &self.flow,
+            &self.note,
+            self.why,
+        )
+            .serialize(s)
+    }
+}
+
+/// A host pair of the matrix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairCell {
+    pub verdict: CellVerdict,
+    /// Rows that failed, and rows in all (ports, for a scan).
+    pub failed: u64,
+    pub total: u64,
+    pub rows: Vec<PortRow>,
+}
+
+impl Default for PairCell {
+    fn default() -> Self {
+        PairCell {
+            verdict: CellVerdict::None,
+            failed: 0,
+            total: 0,
+            rows: Vec::new(),
+        }
+    }
+}
+
+impl PairCell {
+    /// Failing rows first, worst first; in port order otherwise.
+    fn sort(&mut self) {
+        self.rows
+            .sort_by_key(|r| std::cmp::Reverse(rank(r.verdict)));
+    }
+
+    fn add(&mut self, v: Verdict, ports: u64, row: PortRow) {
+        self.verdict = self.verdict.worst(CellVerdict::Probed(v));
+        self.total += ports;
+        if v != Verdict::Pass {
+            self.failed += ports;
+        }
+        self.rows.push(row);
+    }
+
+    /// The share of the pair's ports that failed, for the heat map.
+    pub fn heat(&self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.failed as f64 / self.total as f64
+        }
+    }
+}
+
+/// A row's verdict's severity (see [`CellVerdict::severity`]).
+fn rank(verdict: &str) -> u8 {
+    [
+        Verdict::Pass,
+        Verdict::HostDown,
+        Verdict::PathDown,
+        Verdict::Error,
+        Verdict::WrongBlock,
+        Verdict::Missing,
+        Verdict::Misrouted,
+        Verdict::Leak,
+    ]
+    .into_iter()
+    .find(|v| v.as_str() == verdict)
+    .map_or(0, |v| CellVerdict::Probed(v).severity())
+}
+
+/// Verification or scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewKind {
+    Verify,
+    Scan,
+}
+
+/// One scenario and phase of the run.
+#[derive(Debug, Clone)]
+pub struct View<'a> {
+    pub kind: ViewKind,
+    /// `scenario-3 / push-install (closed)`.
+    pub label: String,
+    pub lab: String,
+    pub ok: bool,
+    /// The summary line the terminal prints.
+    pub summary: String,
+    pub notes: Vec<String>,
+    pub topology: Option<&'a Topology>,
+    /// Matrix rows and columns: the scenario's hosts in its order.
+    pub hosts: Vec<String>,
+    pub segments: BTreeMap<String, String>,
+    pub cells: BTreeMap<(String, String), PairCell>,
+    /// Each explanation once, in the order first met.
+    pub whys: Vec<String>,
+    pub colours: PathColours,
+}
+
+impl View<'_> {
+    pub fn cell(&self, src: &str, dst: &str) -> Option<&PairCell> {
+        self.cells.get(&(src.to_string(), dst.to_string()))
+    }
+}
+
+/// The hosts of a view in the topology's order; hosts only the report
+/// names (a topology missing) follow in name order.
+fn hosts_of<'h>(topology: Option<&Topology>, named: impl Iterator<Item = &'h str>) -> Vec<String> {
+    let mut hosts: Vec<String> = topology
+        .map(|t| t.hosts.iter().map(|h| h.name.clone()).collect())
+        .unwrap_or_default();
+    let mut rest: Vec<String> = named
+        .filter(|n| !hosts.iter().any(|h| h == n))
+        .map(str::to_string)
+        .collect();
+    rest.sort();
+    rest.dedup();
+    hosts.extend(rest);
+    hosts
+}
+
+fn segments_of(
+    topology: Option<&Topology>,
+    known: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut out = known.clone();
+    if let Some(t) = topology {
+        for h in &t.hosts {
+            out.insert(h.name.clone(), h.segment.clone());
+        }
+    }
+    out
+}
+
+fn flow_words(flow: Option<u32>) -> String {
+    flow.map_or_else(|| "no flow".to_string(), |f| format!("flow {f}"))
+}
+
+/// Colours the topology's segment paths by the worst verdict of the host
+/// pairs that cross them.
+fn colour(
+    topology: Option<&Topology>,
+    cells: &BTreeMap<(String, String), PairCell>,
+) -> PathColours {
+    let mut colours = PathColours::new();
+    if let Some(t) = topology {
+        for ((src, dst), cell) in cells {
+            if let Some(v) = cell.verdict.path() {
+                colours.set_hosts(t, src, dst, v);
+            }
+        }
+    }
+    colours
+}
+
+fn intern(whys: &mut Vec<String>, text: String) -> usize {
+    match whys.iter().position(|w| *w == text) {
+        Some(i) => i,
+        None => {
+            whys.push(text);
+            whys.len() - 1
+        }
+    }
+}
+
+/// The view of a verification report.
+pub fn verify_view<'a>(r: &Report, summary: String, topology: Option<&'a Topology>) -> View<'a> {
+    let mut cells: BTreeMap<(String, String), PairCell> = BTreeMap::new();
+    let mut whys = Vec::new();
+    for c in &r.results {
+        let why = c
+            .explain
+            .as_ref()
+            .map(|e| intern(&mut whys, e.to_text("").trim_end().to_string()));
+        let note = match (c.verdict, &c.responder, &c.detail) {
+            (Verdict::HostDown | Verdict::PathDown | Verdict::Error, _, Some(d)) => d.clone(),
+            (Verdict::Pass, _, _) => String::new(),
+            (_, Some(who), _) => format!("answered by {who}"),
+            _ => String::new(),
+        };
+        let row = PortRow {
+            port: format!("{}/{}", c.proto, c.port),
+            expected: c.expected.as_str(),
+            observed: c.observed.as_str(),
+            verdict: c.verdict.as_str(),
+            flow: flow_words(c.flow),
+            note,
+            why,
+        };
+        cells
+            .entry((c.src.clone(), c.dst.clone()))
+            .or_default()
+            .add(c.verdict, 1, row);
+    }
+    cells.values_mut().for_each(PairCell::sort);
+    let names = r
+        .results
+        .iter()
+        .flat_map(|c| [c.src.as_str(), c.dst.as_str()]);
+    View {
+        kind: ViewKind::Verify,
+        label: format!("{} / {}", r.scenario, r.phase),
+        lab: r.lab.clone(),
+        ok: r.ok(),
+        summary,
+        notes: r.notes.clone(),
+        topology,
+        hosts: hosts_of(topology, names),
+        segments: segments_of(topology, &r.segments),
+        colours: colour(topology, &cells),
+        cells,
+        whys,
+    }
+}
+
+/// The view of a scan report: a row per run of ports alike.
+pub fn scan_view<'a>(r: &ScanReport, summary: String, topology: Option<&'a Topology>) -> View<'a> {
+    let mut cells: BTreeMap<(String, String), PairCell> = BTreeMap::new();
+    let mut segments = BTreeMap::new();
+    for p in &r.pairs {
+        segments.insert(p.src.clone(), p.src_segment.clone());
+        segments.insert(p.dst.clone(), p.dst_segment.clone());
+        let cell = cells.entry((p.src.clone(), p.dst.clone())).or_default();
+        for s in &p.spans {
+            let port = if s.first == s.last {
+                format!("{}/{}", p.proto, s.first)
+            } else {
+                format!("{} {}-{}", p.proto, s.first, s.last)
+            };
+            let row = PortRow {
+                port,
+                expected: s.expected.as_str(),
+                observed: s.observed.as_str(),
+                verdict: s.verdict.as_str(),
+                flow: match s.flow {
+                    Some(f) => format!("flow {f}"),
+                    None => s.reason.clone(),
+                },
+                note: s.detail.clone().unwrap_or_default(),
+                why: None,
+            };
+            cell.add(s.verdict, s.len(), row);
+        }
+    }
+    cells.values_mut().for_each(PairCell::sort);
+    let names = r
+        .pairs
+        .iter()
+        .flat_map(|p| [p.src.as_str(), p.dst.as_str()]);
+    View {
+        kind: ViewKind::Scan,
+        label: format!("scan {} / {}", r.scenario, r.phase),
+        lab: r.lab.clone(),
+        ok: r.ok(),
+        summary,
+        notes: r.notes.clone(),
+        topology,
+        hosts: hosts_of(topology, names),
+        segments: segments_of(topology, &segments),
+        colours: colour(topology, &cells),
+        cells,
+        whys: Vec::new(),
+    }
+}
