@@ -1,6 +1,7 @@
 //! The two test tiers. The pure tier runs anywhere `cargo test` runs; a live
 //! test also needs the Docker engine (labs, the runtime) and/or root (to
-//! create and enter network namespaces). A live test starts with
+//! create and enter network namespaces), and the HTML report's test a
+//! Chromium. A live test starts with
 //!
 //! ```ignore
 //! if !live(&[Need::Docker, Need::Root]) { return; }
@@ -29,6 +30,9 @@ pub enum Need {
     Docker,
     /// Root, to create and enter network namespaces (and run nft/ip there).
     Root,
+    /// A `chromium` on the `PATH` (Debian's package), to load the HTML
+    /// report in a real browser.
+    Chromium,
 }
 
 /// How live tests behave, from `SEGLAB_LIVE`.
@@ -93,6 +97,24 @@ fn root_missing() -> Option<&'static str> {
     (unsafe { libc::geteuid() } != 0).then_some("not root")
 }
 
+/// The `chromium` binary on the `PATH`, if there is one.
+pub fn chromium() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("chromium"))
+        .find(|bin| {
+            use std::os::unix::fs::PermissionsExt;
+            bin.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+fn chromium_missing() -> Option<&'static str> {
+    chromium()
+        .is_none()
+        .then_some("no chromium on the PATH (apt-get install chromium)")
+}
+
 /// Why the needs are not met, `None` when they all are.
 pub fn missing(needs: &[Need]) -> Option<String> {
     let why: Vec<&str> = needs
@@ -100,6 +122,7 @@ pub fn missing(needs: &[Need]) -> Option<String> {
         .filter_map(|n| match n {
             Need::Docker => docker_missing(),
             Need::Root => root_missing(),
+            Need::Chromium => chromium_missing(),
         })
         .collect();
     (!why.is_empty()).then(|| why.join(", "))
