@@ -191,8 +191,8 @@ pub enum Command {
         /// of probing the catalog's ports (host pairs that nothing filters are not scanned).
         #[arg(long, value_name = "RANGES")]
         ports: Option<crate::scan::PortSet>,
-        #[arg(long, value_enum, default_value_t = DocFormat::Table)]
-        format: DocFormat,
+        #[arg(long, value_enum, default_value_t = ObserveFormat::Table)]
+        format: ObserveFormat,
         /// Write the observation to FILE (in --format); the table still goes to standard output.
         #[arg(long)]
         output: Option<PathBuf>,
@@ -217,7 +217,16 @@ pub enum Command {
     },
 }
 
-/// Output of `observe` and `diff`.
+/// Output of `observe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ObserveFormat {
+    Table,
+    Json,
+    /// One self-contained page: the topology and a host x host matrix of open ports.
+    Html,
+}
+
+/// Output of `diff`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DocFormat {
     Table,

@@ -2,7 +2,7 @@
 
 use super::Outcome;
 use crate::cancel::Cancel;
-use crate::cli::{BaselineArgs, DocFormat, ReportArgs, TIMEOUT_MS};
+use crate::cli::{BaselineArgs, DocFormat, ObserveFormat, ReportArgs, TIMEOUT_MS};
 use crate::diff::{self, Cells, Diff};
 use crate::error::{Error, Result};
 use crate::observe::{self, policy, ObserveRequest};
@@ -17,7 +17,7 @@ pub(super) struct ObserveArgs {
     pub lab: String,
     pub phase: Option<String>,
     pub ports: Option<PortSet>,
-    pub format: DocFormat,
+    pub format: ObserveFormat,
     pub output: Option<PathBuf>,
     pub timeout: u64,
     pub write_policy: Option<PathBuf>,
@@ -78,8 +78,18 @@ pub(super) async fn observe(args: ObserveArgs) -> Result<Outcome> {
     };
     let table = observe::render::table(&obs);
     let text = match args.format {
-        DocFormat::Table => table.clone(),
-        DocFormat::Json => observe::render::json(&obs),
+        ObserveFormat::Table => table.clone(),
+        ObserveFormat::Json => observe::render::json(&obs),
+        ObserveFormat::Html => {
+            let mut extra = vec![
+                ("lab".to_string(), lab.clone()),
+                ("ports".to_string(), obs.ports.clone()),
+                ("probe timeout".to_string(), format!("{} ms", args.timeout)),
+            ];
+            extra.extend(args.phase.clone().map(|p| ("phase".to_string(), p)));
+            let ctx = crate::report::html::Context::for_run(extra).with_scenario(&sc);
+            crate::report::html::observation_html(&obs, &ctx)
+        }
     };
     let mut outcome = Outcome::default();
     outcome.stdout = match &args.output {

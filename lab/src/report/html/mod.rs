@@ -121,3 +121,21 @@ pub fn html(page: &Page) -> String {
     };
     page::document(&title, page.params, &views(page))
 }
+
+/// The page of an observation (`seglab observe --format html`): one view,
+/// the open ports of each host pair, judged against no policy.
+pub fn observation_html(obs: &crate::observe::Observation, ctx: &Context) -> String {
+    let line = crate::observe::render::summary_line(obs);
+    let prefix = format!("OBSERVED {} / {}", obs.scenario, obs.phase);
+    let summary = line
+        .strip_prefix(&prefix)
+        .unwrap_or(&line)
+        .trim_start()
+        .to_string();
+    let view = model::observe_view(obs, summary, ctx.topologies.get(&obs.scenario));
+    page::document(
+        &format!("seglab observation: {}", obs.scenario),
+        &ctx.params,
+        &[view],
+    )
+}

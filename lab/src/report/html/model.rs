@@ -14,6 +14,10 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CellVerdict {
     Probed(Verdict),
+    /// An observation (judged against no policy): some port answered.
+    Open,
+    /// An observation: every port probed was blocked or rejected.
+    Closed,
     None,
 }
 
@@ -21,6 +25,8 @@ impl CellVerdict {
     pub fn as_str(self) -> &'static str {
         match self {
             CellVerdict::Probed(v) => v.as_str(),
+            CellVerdict::Open => "open",
+            CellVerdict::Closed => "closed",
             CellVerdict::None => "none",
         }
     }
@@ -31,6 +37,8 @@ impl CellVerdict {
     fn severity(self) -> u8 {
         match self {
             CellVerdict::None => 0,
+            CellVerdict::Closed => 1,
+            CellVerdict::Open => 9,
             CellVerdict::Probed(v) => match v {
                 Verdict::Pass => 1,
                 Verdict::HostDown => 2,
@@ -48,6 +56,8 @@ impl CellVerdict {
     pub fn symbol(self) -> &'static str {
         match self {
             CellVerdict::None => "·",
+            CellVerdict::Open => "●",
+            CellVerdict::Closed => "–",
             CellVerdict::Probed(v) => match v {
                 Verdict::Pass => "✓",
                 Verdict::Leak => "✗",
@@ -63,7 +73,7 @@ impl CellVerdict {
     /// The colour of the topology's paths for this verdict.
     fn path(self) -> Option<PathVerdict> {
         match self {
-            CellVerdict::None => None,
+            CellVerdict::None | CellVerdict::Open | CellVerdict::Closed => None,
             CellVerdict::Probed(Verdict::Pass) => Some(PathVerdict::Pass),
             CellVerdict::Probed(
                 Verdict::Leak | Verdict::Missing | Verdict::Misrouted | Verdict::WrongBlock,
@@ -181,11 +191,22 @@ fn rank(verdict: &str) -> u8 {
     .map_or(0, |v| CellVerdict::Probed(v).severity())
 }
 
-/// Verification or scan.
+/// Verification, scan, or observation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ViewKind {
     Verify,
     Scan,
+    Observe,
+}
+
+impl ViewKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewKind::Verify => "verify",
+            ViewKind::Scan => "scan",
+            ViewKind::Observe => "observe",
+        }
+    }
 }
 
 /// One scenario and phase of the run.
@@ -370,6 +391,73 @@ pub fn scan_view<'a>(r: &ScanReport, summary: String, topology: Option<&'a Topol
         hosts: hosts_of(topology, names),
         segments: segments_of(topology, &segments),
         colours: colour(topology, &cells),
+        cells,
+        whys: Vec::new(),
+    }
+}
+
+/// The view of an observation: no verdicts, the open ports of each host
+/// pair (a cell is darker the larger the share of its ports that answered).
+/// Cells nothing could be said of keep their verdict-like colour.
+pub fn observe_view<'a>(
+    obs: &crate::observe::Observation,
+    summary: String,
+    topology: Option<&'a Topology>,
+) -> View<'a> {
+    use crate::probe::Observed;
+    let mut cells: BTreeMap<(String, String), PairCell> = BTreeMap::new();
+    let mut segments = BTreeMap::new();
+    for c in &obs.cells {
+        segments.insert(c.src.clone(), c.src_segment.clone());
+        segments.insert(c.dst.clone(), c.dst_segment.clone());
+        let cell = cells.entry((c.src.clone(), c.dst.clone())).or_default();
+        let seen = match c.observed {
+            Observed::Open => CellVerdict::Open,
+            Observed::Blocked | Observed::Rejected => CellVerdict::Closed,
+            Observed::HostDown => CellVerdict::Probed(Verdict::HostDown),
+            Observed::PathDown => CellVerdict::Probed(Verdict::PathDown),
+            Observed::Error => CellVerdict::Probed(Verdict::Error),
+        };
+        cell.verdict = cell.verdict.worst(seen);
+        cell.total += 1;
+        // "Failed" counts the open ports here: what the heat map shows.
+        if c.observed == Observed::Open {
+            cell.failed += 1;
+        }
+        cell.rows.push(PortRow {
+            port: format!("{}/{}", c.proto, c.port),
+            expected: "",
+            observed: c.observed.as_str(),
+            verdict: seen.as_str(),
+            flow: String::new(),
+            note: c
+                .responder
+                .clone()
+                .map(|r| format!("answered by {r}"))
+                .or_else(|| c.detail.clone())
+                .unwrap_or_default(),
+            why: None,
+        });
+    }
+    for cell in cells.values_mut() {
+        // Open ports first, in port order.
+        cell.rows.sort_by_key(|r| r.verdict != "open");
+    }
+    let names = obs
+        .cells
+        .iter()
+        .flat_map(|c| [c.src.as_str(), c.dst.as_str()]);
+    View {
+        kind: ViewKind::Observe,
+        label: format!("observed {} / {}", obs.scenario, obs.phase),
+        lab: obs.lab.clone(),
+        ok: true,
+        summary,
+        notes: obs.notes.clone(),
+        topology,
+        hosts: hosts_of(topology, names),
+        segments: segments_of(topology, &segments),
+        colours: PathColours::new(),
         cells,
         whys: Vec::new(),
     }

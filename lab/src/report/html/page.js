@@ -6,7 +6,8 @@
   var data = JSON.parse(document.getElementById("seglab-data").textContent);
   var SYMBOL = {
     "pass": "\u2713", "leak": "\u2717", "missing": "\u25CB", "misrouted": "\u21C4",
-    "wrong-block": "\u2260", "host-down": "\u2193", "path-down": "\u2193", "error": "!"
+    "wrong-block": "\u2260", "host-down": "\u2193", "path-down": "\u2193", "error": "!",
+    "open": "\u25CF", "closed": "\u2013"
   };
 
   function show(n) {
@@ -39,8 +40,11 @@
       detail.appendChild(el("p", "No probe between these hosts."));
     } else {
       var table = el("table", null, "ports");
+      // An observation judges nothing: its rows say only what was seen.
+      var observed = view.kind === "observe";
       var head = el("tr");
-      ["port", "verdict", "expected", "observed", "flow", ""].forEach(function (h) { head.appendChild(el("th", h)); });
+      (observed ? ["port", "observed", ""] : ["port", "verdict", "expected", "observed", "flow", ""])
+        .forEach(function (h) { head.appendChild(el("th", h)); });
       table.appendChild(head);
       var whys = [];
       cell.forEach(function (r) {
@@ -51,11 +55,13 @@
         tr.appendChild(el("td", row.port, "mono"));
         var v = el("td");
         v.appendChild(el("span", SYMBOL[row.verdict] || "?", "swatch v-" + row.verdict));
-        v.appendChild(document.createTextNode(row.verdict));
+        v.appendChild(document.createTextNode(observed ? row.observed : row.verdict));
         tr.appendChild(v);
-        tr.appendChild(el("td", row.expected));
-        tr.appendChild(el("td", row.observed));
-        tr.appendChild(el("td", row.flow));
+        if (!observed) {
+          tr.appendChild(el("td", row.expected));
+          tr.appendChild(el("td", row.observed));
+          tr.appendChild(el("td", row.flow));
+        }
         tr.appendChild(el("td", row.note || ""));
         table.appendChild(tr);
         if (row.why !== null && whys.indexOf(row.why) < 0) { whys.push(row.why); }

@@ -1,7 +1,7 @@
 //! The markup of the HTML report: one self-contained document (its style,
 //! script and data inline, nothing fetched), a section per [`View`].
 
-use super::model::{CellVerdict, PairCell, PortRow, View};
+use super::model::{CellVerdict, PairCell, PortRow, View, ViewKind};
 use crate::graph::{self, text::xml as esc};
 use crate::verify::Verdict;
 use serde::Serialize;
@@ -19,6 +19,8 @@ struct Data<'a> {
 
 #[derive(Serialize)]
 struct ViewData<'a> {
+    /// `verify`, `scan` or `observe` (whose rows have no verdict).
+    kind: &'static str,
     cells: Vec<&'a [PortRow]>,
     whys: &'a [String],
 }
@@ -54,17 +56,24 @@ fn matrix_order<'v>(view: &'v View) -> Vec<(&'v str, &'v str)> {
     hosts
 }
 
-fn cell_title(src: &str, dst: &str, cell: &PairCell, scan: bool) -> String {
+fn cell_title(src: &str, dst: &str, cell: &PairCell, kind: ViewKind) -> String {
     if cell.total == 0 {
         return format!("{src} → {dst}: not probed");
     }
+    let scan = kind == ViewKind::Scan;
     let unit = if scan { "ports" } else { "probes" };
     let mut by: Vec<(&str, u64)> = Vec::new();
     for r in &cell.rows {
         let n = if scan { port_count(&r.port) } else { 1 };
-        match by.iter_mut().find(|(v, _)| *v == r.verdict) {
+        // An observation's rows say what was seen, not a verdict.
+        let word = if kind == ViewKind::Observe {
+            r.observed
+        } else {
+            r.verdict
+        };
+        match by.iter_mut().find(|(v, _)| *v == word) {
             Some((_, k)) => *k += n,
-            None => by.push((r.verdict, n)),
+            None => by.push((word, n)),
         }
     }
     let parts: Vec<String> = by.iter().map(|(v, n)| format!("{n} {v}")).collect();
@@ -89,14 +98,14 @@ fn cell_style(cell: &PairCell) -> String {
     match cell.verdict {
         CellVerdict::Probed(
             Verdict::Leak | Verdict::Missing | Verdict::Misrouted | Verdict::WrongBlock,
-        ) => format!(" style=\"--a:{:.2}\"", 0.35 + 0.65 * cell.heat()),
+        )
+        | CellVerdict::Open => format!(" style=\"--a:{:.2}\"", 0.35 + 0.65 * cell.heat()),
         _ => String::new(),
     }
 }
 
 fn matrix(out: &mut String, view: &View, cell_index: &mut Vec<(String, String)>) {
     let hosts = matrix_order(view);
-    let scan = view.kind == super::model::ViewKind::Scan;
     out.push_str(
         "<div class=\"matrix-wrap\"><table class=\"matrix\"><thead><tr><th></th><th></th>",
     );
@@ -130,17 +139,19 @@ fn matrix(out: &mut String, view: &View, cell_index: &mut Vec<(String, String)>)
             let k = cell_index.len();
             cell_index.push((src.to_string(), dst.to_string()));
             let v = cell.verdict.as_str();
+            // The number of failing ports, or of open ones in an
+            // observation.
             let text = match cell.verdict {
-                CellVerdict::None => String::new(),
+                CellVerdict::None | CellVerdict::Closed => String::new(),
                 CellVerdict::Probed(Verdict::Pass) => String::new(),
-                CellVerdict::Probed(_) => cell.failed.to_string(),
+                CellVerdict::Probed(_) | CellVerdict::Open => cell.failed.to_string(),
             };
             let _ = write!(
                 out,
                 "<td class=\"cell v-{v}\" data-k=\"{k}\" data-src=\"{}\" data-dst=\"{}\" data-verdict=\"{v}\" title=\"{}\" tabindex=\"0\" role=\"button\"{}>{}{}{}</td>",
                 esc(src),
                 esc(dst),
-                esc(&cell_title(src, dst, cell, scan)),
+                esc(&cell_title(src, dst, cell, view.kind)),
                 cell_style(cell),
                 cell.verdict.symbol(),
                 if text.is_empty() { "" } else { "\u{2009}" },
@@ -152,8 +163,30 @@ fn matrix(out: &mut String, view: &View, cell_index: &mut Vec<(String, String)>)
     out.push_str("</tbody></table></div>");
 }
 
-fn legend(out: &mut String) {
+fn legend(out: &mut String, kind: ViewKind) {
     out.push_str("<div class=\"legend\" aria-label=\"legend\">");
+    if kind == ViewKind::Observe {
+        for (v, words) in [
+            (CellVerdict::Open, "open: some port answered"),
+            (
+                CellVerdict::Closed,
+                "closed: every port blocked or rejected",
+            ),
+            (CellVerdict::Probed(Verdict::HostDown), "host or path down"),
+            (CellVerdict::Probed(Verdict::Error), "probe error"),
+            (CellVerdict::None, "not probed"),
+        ] {
+            let _ = write!(
+                out,
+                "<span><span class=\"swatch v-{}\">{}</span>{}</span>",
+                v.as_str(),
+                v.symbol(),
+                esc(words)
+            );
+        }
+        out.push_str("<span>number: open ports; darker: a larger share of the pair's ports open; judged against no policy</span></div>");
+        return;
+    }
     for (v, words) in [
         (CellVerdict::Probed(Verdict::Pass), "as planned"),
         (
@@ -192,6 +225,16 @@ fn legend(out: &mut String) {
     );
 }
 
+/// A view's result for the header and its tab: an observation judges
+/// nothing, so it neither passes nor fails.
+fn result(view: &View) -> (&'static str, &'static str) {
+    match (view.kind, view.ok) {
+        (ViewKind::Observe, _) => ("seen", "◉ OBSERVED"),
+        (_, true) => ("ok", "✓ PASS"),
+        (_, false) => ("bad", "✗ FAIL"),
+    }
+}
+
 /// One view's section; `shown` is the one the page opens on.
 fn section(out: &mut String, n: usize, view: &View, shown: bool) -> Vec<(String, String)> {
     let _ = write!(
@@ -204,7 +247,7 @@ fn section(out: &mut String, n: usize, view: &View, shown: bool) -> Vec<(String,
     let _ = write!(
         out,
         "<h2>{} {}</h2><p class=\"summary\">{}</p>",
-        if view.ok { "✓" } else { "✗" },
+        result(view).1.split(' ').next().unwrap_or(""),
         esc(&view.label),
         esc(&view.summary)
     );
@@ -225,7 +268,7 @@ fn section(out: &mut String, n: usize, view: &View, shown: bool) -> Vec<(String,
         );
     }
     out.push_str("<div class=\"matrix-pane\">");
-    legend(out);
+    legend(out, view.kind);
     let mut index = Vec::new();
     matrix(out, view, &mut index);
     out.push_str("<div class=\"detail\" hidden aria-live=\"polite\"></div></div></div></section>");
@@ -244,16 +287,19 @@ pub fn document(title: &str, params: &[(String, String)], views: &[View]) -> Str
         esc(title)
     );
     let all_ok = views.iter().all(|v| v.ok);
+    let judged = views.iter().any(|v| v.kind != ViewKind::Observe);
+    let (class, verdict) = match (judged, all_ok) {
+        (false, _) => (
+            "seen",
+            "◉ OBSERVED: what is reachable, judged against no policy",
+        ),
+        (true, true) => ("ok", "✓ PASS: every cell as planned"),
+        (true, false) => ("bad", "✗ FAIL: some cells are not as planned"),
+    };
     let _ = write!(
         out,
-        "<header><h1>{}</h1><p class=\"result {}\">{}</p>",
+        "<header><h1>{}</h1><p class=\"result {class}\">{verdict}</p>",
         esc(title),
-        if all_ok { "ok" } else { "bad" },
-        if all_ok {
-            "✓ PASS: every cell as planned"
-        } else {
-            "✗ FAIL: some cells are not as planned"
-        }
     );
     out.push_str("<table class=\"params\">");
     for (k, v) in params {
@@ -264,8 +310,8 @@ pub fn document(title: &str, params: &[(String, String)], views: &[View]) -> Str
         let _ = write!(
             out,
             "<tr><td class=\"result {}\">{}</td><td><button data-view=\"{n}\">{}</button></td><td class=\"summary\">{}</td></tr>",
-            if v.ok { "ok" } else { "bad" },
-            if v.ok { "✓ PASS" } else { "✗ FAIL" },
+            result(v).0,
+            result(v).1,
             esc(&v.label),
             esc(&v.summary)
         );
@@ -279,7 +325,7 @@ pub fn document(title: &str, params: &[(String, String)], views: &[View]) -> Str
             out,
             "<button class=\"tab\" data-view=\"{n}\" aria-selected=\"{}\">{} {}</button>",
             n == shown,
-            if v.ok { "✓" } else { "✗" },
+            result(v).1.split(' ').next().unwrap_or(""),
             esc(&v.label)
         );
     }
@@ -292,6 +338,7 @@ pub fn document(title: &str, params: &[(String, String)], views: &[View]) -> Str
             .map(|k| v.cells.get(k).map_or(&[][..], |c| c.rows.as_slice()))
             .collect();
         data.views.push(ViewData {
+            kind: v.kind.as_str(),
             cells,
             whys: &v.whys,
         });

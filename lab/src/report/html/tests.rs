@@ -325,3 +325,38 @@ fn scenario_4_stays_within_its_size_budget_even_with_every_cell_explained() {
         reports.len()
     );
 }
+
+#[test]
+fn an_observation_is_one_view_of_open_ports_judged_against_no_policy() {
+    use crate::observe::sample::{cell, observation};
+    let sc = scenario("scenario-2");
+    let obs = observation(vec![
+        cell("admin", "ams", "tcp/443", Observed::Open),
+        cell("admin", "ams", "tcp/22", Observed::Blocked),
+        cell("ams", "admin", "tcp/22", Observed::Rejected),
+    ]);
+    let ctx = Context::default().with_scenario(&sc);
+    let page = observation_html(&obs, &ctx);
+    assert_eq!(page.matches("<section class=\"view\"").count(), 1);
+    assert!(page.contains("◉ OBSERVED: what is reachable, judged against no policy"));
+    assert!(!page.contains("PASS") && !page.contains("FAIL"));
+    let n = sc.hosts.len();
+    assert_eq!(page.matches("<td class=\"cell ").count(), n * (n - 1));
+    assert!(page.contains(
+        "data-src=\"admin\" data-dst=\"ams\" data-verdict=\"open\" title=\"admin → ams: 2 probes, 1 open, 1 blocked\""
+    ));
+    assert!(page.contains("data-src=\"ams\" data-dst=\"admin\" data-verdict=\"closed\""));
+    let d = data(&page);
+    assert_eq!(d["views"][0]["kind"], "observe");
+    let rows = d["views"][0]["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_array().unwrap())
+        .find(|c| c.len() == 2)
+        .expect("admin -> ams");
+    // The open port first, with who answered.
+    assert_eq!(rows[0][0], "tcp/443");
+    assert_eq!(rows[0][3], "open");
+    assert_eq!(rows[0][5], "answered by ams/svc/443");
+}
