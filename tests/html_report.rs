@@ -95,6 +95,9 @@ const VERDICTS: &[&str] = &[
     "wrong-block",
     "host-down",
     "path-down",
+    // An observation's cells and rows (judged against no policy).
+    "open",
+    "closed",
     "error",
     "none",
 ];
@@ -342,6 +345,22 @@ fn check_phase_report(chromium: &Path, html: &Path, sc: &Scenario) {
     assert_quiet(&page);
 }
 
+/// The page of `observe --format html`: one view, the matrix whole, and a
+/// click on ams -> agent-1 lists every port probed, each open (both
+/// gateways let everything through).
+fn check_observe_report(chromium: &Path, html: &Path, sc: &Scenario) {
+    let page = Loaded::open(chromium, html);
+    let shape: Shape = page.json(SHAPE);
+    check_shape(&shape, sc);
+    assert_eq!(shape.views.len(), 1, "one view: {shape:?}");
+    let detail = click_cell(&page, "ams", "agent-1");
+    check_rows(&detail, &probed(sc, "ams", "agent-1"));
+    for (port, v) in &detail.rows {
+        assert_eq!(v, "open", "{port}: {detail:?}");
+    }
+    assert_quiet(&page);
+}
+
 fn check_png(path: &Path) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
@@ -400,6 +419,23 @@ fn the_html_report_of_an_open_scenario_3_works_in_a_real_browser() {
     ]);
     assert_eq!(o.status.code(), Some(1), "leaks: {}", text(&o));
     assert!(phased.is_file(), "no {}: {}", phased.display(), text(&o));
+    let observed = out_dir().join("scenario-3-observe.html");
+    let _ = std::fs::remove_file(&observed);
+    let o = run(&[
+        "observe",
+        &lab.0,
+        "--format",
+        "html",
+        "--output",
+        observed.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        observed.is_file(),
+        "no {}: {}",
+        observed.display(),
+        text(&o)
+    );
     drop(lab);
 
     let shot = out_dir().join("scenario-3.png");
@@ -407,4 +443,5 @@ fn the_html_report_of_an_open_scenario_3_works_in_a_real_browser() {
     check_report(&chromium, &html, &sc, &shot);
     check_png(&shot);
     check_phase_report(&chromium, &phased, &sc);
+    check_observe_report(&chromium, &observed, &sc);
 }
