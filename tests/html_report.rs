@@ -361,6 +361,19 @@ fn check_observe_report(chromium: &Path, html: &Path, sc: &Scenario) {
     assert_quiet(&page);
 }
 
+/// Runs seglab `args` with `--format html --output target/html-report/NAME`,
+/// expecting exit `code` and the file; returns its path.
+fn write_html(args: &[&str], name: &str, code: i32) -> PathBuf {
+    let path = out_dir().join(name);
+    let _ = std::fs::remove_file(&path);
+    let mut all = args.to_vec();
+    all.extend(["--format", "html", "--output", path.to_str().unwrap()]);
+    let o = run(&all);
+    assert_eq!(o.status.code(), Some(code), "{all:?}: {}", text(&o));
+    assert!(path.is_file(), "no {}: {}", path.display(), text(&o));
+    path
+}
+
 fn check_png(path: &Path) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
@@ -393,49 +406,14 @@ fn the_html_report_of_an_open_scenario_3_works_in_a_real_browser() {
     assert!(o.status.success(), "{}", text(&o));
 
     std::fs::create_dir_all(out_dir()).unwrap();
-    let html = out_dir().join("scenario-3.html");
-    let _ = std::fs::remove_file(&html);
-    let o = run(&[
-        "verify",
-        &lab.0,
-        "--format",
-        "html",
-        "--output",
-        html.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1), "leaks: {}", text(&o));
-    assert!(html.is_file(), "no {}: {}", html.display(), text(&o));
-    let phased = out_dir().join("scenario-3-push-install.html");
-    let _ = std::fs::remove_file(&phased);
-    let o = run(&[
-        "verify",
-        &lab.0,
-        "--phase",
-        "push-install",
-        "--format",
-        "html",
-        "--output",
-        phased.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(1), "leaks: {}", text(&o));
-    assert!(phased.is_file(), "no {}: {}", phased.display(), text(&o));
-    let observed = out_dir().join("scenario-3-observe.html");
-    let _ = std::fs::remove_file(&observed);
-    let o = run(&[
-        "observe",
-        &lab.0,
-        "--format",
-        "html",
-        "--output",
-        observed.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(
-        observed.is_file(),
-        "no {}: {}",
-        observed.display(),
-        text(&o)
+    // Leaks: verify exits 1; an observation judges nothing: 0.
+    let html = write_html(&["verify", &lab.0], "scenario-3.html", 1);
+    let phased = write_html(
+        &["verify", &lab.0, "--phase", "push-install"],
+        "scenario-3-push-install.html",
+        1,
     );
+    let observed = write_html(&["observe", &lab.0], "scenario-3-observe.html", 0);
     drop(lab);
 
     let shot = out_dir().join("scenario-3.png");

@@ -187,8 +187,10 @@ fn rank(verdict: &str) -> u8 {
         Verdict::Leak,
     ]
     .into_iter()
+    .map(CellVerdict::Probed)
+    .chain([CellVerdict::Open, CellVerdict::Closed])
     .find(|v| v.as_str() == verdict)
-    .map_or(0, |v| CellVerdict::Probed(v).severity())
+    .map_or(0, CellVerdict::severity)
 }
 
 /// Verification, scan, or observation.
@@ -265,6 +267,48 @@ fn segments_of(
     out
 }
 
+/// What every view says of itself, beside its cells.
+struct Head<'r> {
+    kind: ViewKind,
+    label: String,
+    lab: &'r str,
+    ok: bool,
+    summary: String,
+    notes: &'r [String],
+}
+
+/// A view of `cells` (each sorted, failures first) between the hosts
+/// `names` mentions, drawn on `topology` if there is one.
+fn view<'a, 'n>(
+    head: Head,
+    topology: Option<&'a Topology>,
+    names: impl Iterator<Item = &'n str>,
+    segments: &BTreeMap<String, String>,
+    mut cells: BTreeMap<(String, String), PairCell>,
+    whys: Vec<String>,
+) -> View<'a> {
+    cells.values_mut().for_each(PairCell::sort);
+    // An observation's paths have no verdict to colour them with.
+    let colours = match head.kind {
+        ViewKind::Observe => PathColours::new(),
+        _ => colour(topology, &cells),
+    };
+    View {
+        kind: head.kind,
+        label: head.label,
+        lab: head.lab.to_string(),
+        ok: head.ok,
+        summary: head.summary,
+        notes: head.notes.to_vec(),
+        topology,
+        hosts: hosts_of(topology, names),
+        segments: segments_of(topology, segments),
+        colours,
+        cells,
+        whys,
+    }
+}
+
 fn flow_words(flow: Option<u32>) -> String {
     flow.map_or_else(|| "no flow".to_string(), |f| format!("flow {f}"))
 }
@@ -325,25 +369,19 @@ pub fn verify_view<'a>(r: &Report, summary: String, topology: Option<&'a Topolog
             .or_default()
             .add(c.verdict, 1, row);
     }
-    cells.values_mut().for_each(PairCell::sort);
     let names = r
         .results
         .iter()
         .flat_map(|c| [c.src.as_str(), c.dst.as_str()]);
-    View {
+    let head = Head {
         kind: ViewKind::Verify,
         label: format!("{} / {}", r.scenario, r.phase),
-        lab: r.lab.clone(),
+        lab: &r.lab,
         ok: r.ok(),
         summary,
-        notes: r.notes.clone(),
-        topology,
-        hosts: hosts_of(topology, names),
-        segments: segments_of(topology, &r.segments),
-        colours: colour(topology, &cells),
-        cells,
-        whys,
-    }
+        notes: &r.notes,
+    };
+    view(head, topology, names, &r.segments, cells, whys)
 }
 
 /// The view of a scan report: a row per run of ports alike.
@@ -375,25 +413,19 @@ pub fn scan_view<'a>(r: &ScanReport, summary: String, topology: Option<&'a Topol
             cell.add(s.verdict, s.len(), row);
         }
     }
-    cells.values_mut().for_each(PairCell::sort);
     let names = r
         .pairs
         .iter()
         .flat_map(|p| [p.src.as_str(), p.dst.as_str()]);
-    View {
+    let head = Head {
         kind: ViewKind::Scan,
         label: format!("scan {} / {}", r.scenario, r.phase),
-        lab: r.lab.clone(),
+        lab: &r.lab,
         ok: r.ok(),
         summary,
-        notes: r.notes.clone(),
-        topology,
-        hosts: hosts_of(topology, names),
-        segments: segments_of(topology, &segments),
-        colours: colour(topology, &cells),
-        cells,
-        whys: Vec::new(),
-    }
+        notes: &r.notes,
+    };
+    view(head, topology, names, &segments, cells, Vec::new())
 }
 
 /// The view of an observation: no verdicts, the open ports of each host
@@ -439,26 +471,18 @@ pub fn observe_view<'a>(
             why: None,
         });
     }
-    for cell in cells.values_mut() {
-        // Open ports first, in port order.
-        cell.rows.sort_by_key(|r| r.verdict != "open");
-    }
     let names = obs
         .cells
         .iter()
         .flat_map(|c| [c.src.as_str(), c.dst.as_str()]);
-    View {
+    let head = Head {
         kind: ViewKind::Observe,
         label: format!("observed {} / {}", obs.scenario, obs.phase),
-        lab: obs.lab.clone(),
+        lab: &obs.lab,
         ok: true,
         summary,
-        notes: obs.notes.clone(),
-        topology,
-        hosts: hosts_of(topology, names),
-        segments: segments_of(topology, &segments),
-        colours: PathColours::new(),
-        cells,
-        whys: Vec::new(),
-    }
+        notes: &obs.notes,
+    };
+    // Open ports first (see `rank`), in port order.
+    view(head, topology, names, &segments, cells, Vec::new())
 }

@@ -164,9 +164,8 @@ fn matrix(out: &mut String, view: &View, cell_index: &mut Vec<(String, String)>)
 }
 
 fn legend(out: &mut String, kind: ViewKind) {
-    out.push_str("<div class=\"legend\" aria-label=\"legend\">");
-    if kind == ViewKind::Observe {
-        for (v, words) in [
+    let (items, note): (&[(CellVerdict, &str)], &str) = if kind == ViewKind::Observe {
+        (&[
             (CellVerdict::Open, "open: some port answered"),
             (
                 CellVerdict::Closed,
@@ -175,43 +174,39 @@ fn legend(out: &mut String, kind: ViewKind) {
             (CellVerdict::Probed(Verdict::HostDown), "host or path down"),
             (CellVerdict::Probed(Verdict::Error), "probe error"),
             (CellVerdict::None, "not probed"),
-        ] {
-            let _ = write!(
-                out,
-                "<span><span class=\"swatch v-{}\">{}</span>{}</span>",
-                v.as_str(),
-                v.symbol(),
-                esc(words)
-            );
-        }
-        out.push_str("<span>number: open ports; darker: a larger share of the pair's ports open; judged against no policy</span></div>");
-        return;
-    }
-    for (v, words) in [
-        (CellVerdict::Probed(Verdict::Pass), "as planned"),
+        ], "number: open ports; darker: a larger share of the pair's ports open; judged against no policy")
+    } else {
         (
-            CellVerdict::Probed(Verdict::Leak),
-            "leak: open, must be blocked",
-        ),
-        (
-            CellVerdict::Probed(Verdict::Missing),
-            "missing: must open, did not",
-        ),
-        (
-            CellVerdict::Probed(Verdict::Misrouted),
-            "misrouted: another answered",
-        ),
-        (
-            CellVerdict::Probed(Verdict::WrongBlock),
-            "wrong-block: blocked the wrong way",
-        ),
-        (
-            CellVerdict::Probed(Verdict::HostDown),
-            "host or path down: not judged",
-        ),
-        (CellVerdict::Probed(Verdict::Error), "probe error"),
-        (CellVerdict::None, "not probed"),
-    ] {
+            &[
+                (CellVerdict::Probed(Verdict::Pass), "as planned"),
+                (
+                    CellVerdict::Probed(Verdict::Leak),
+                    "leak: open, must be blocked",
+                ),
+                (
+                    CellVerdict::Probed(Verdict::Missing),
+                    "missing: must open, did not",
+                ),
+                (
+                    CellVerdict::Probed(Verdict::Misrouted),
+                    "misrouted: another answered",
+                ),
+                (
+                    CellVerdict::Probed(Verdict::WrongBlock),
+                    "wrong-block: blocked the wrong way",
+                ),
+                (
+                    CellVerdict::Probed(Verdict::HostDown),
+                    "host or path down: not judged",
+                ),
+                (CellVerdict::Probed(Verdict::Error), "probe error"),
+                (CellVerdict::None, "not probed"),
+            ],
+            "number: failing ports; darker: a larger share of the pair's ports failed",
+        )
+    };
+    out.push_str("<div class=\"legend\" aria-label=\"legend\">");
+    for (v, words) in items {
         let _ = write!(
             out,
             "<span><span class=\"swatch v-{}\">{}</span>{}</span>",
@@ -220,9 +215,7 @@ fn legend(out: &mut String, kind: ViewKind) {
             esc(words)
         );
     }
-    out.push_str(
-        "<span>number: failing ports; darker: a larger share of the pair's ports failed</span></div>",
-    );
+    let _ = write!(out, "<span>{}</span></div>", esc(note));
 }
 
 /// A view's result for the header and its tab: an observation judges
