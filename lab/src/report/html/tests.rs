@@ -360,3 +360,14 @@ fn an_observation_is_one_view_of_open_ports_judged_against_no_policy() {
     assert_eq!(rows[0][3], "open");
     assert_eq!(rows[0][5], "answered by ams/svc/443");
 }
+
+#[test]
+fn the_matrix_of_scenario_3_wide_open() {
+    let sc = scenario("scenario-3");
+    let page = page_of(&[allow_all(&sc)], &[], &sc);
+    let start = page.find("<table class=\"matrix\">").unwrap();
+    let end = start + page[start..].find("</table>").unwrap() + "</table>".len();
+    // A row a line, so that a change reads as the rows it changes.
+    let matrix = page[start..end].replace("</tr>", "</tr>\n");
+    insta::assert_snapshot!(matrix);
+}
