@@ -497,7 +497,7 @@ fn report_formats_are_listed_when_one_is_wrong() {
     let o = seglab(&["verify", "nolab", "--format", "html5"]);
     assert_exit(&o, 2);
     assert!(
-        stderr(&o).contains("expected table, json, junit or markdown"),
+        stderr(&o).contains("expected table, json, junit, markdown or html"),
         "{}",
         stderr(&o)
     );

@@ -282,7 +282,7 @@ pub struct LabInputs {
 }
 
 /// Where a report goes and in which format.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
     /// table, json, junit, markdown (a CI job summary) or html (one self-contained page).
     #[arg(long, default_value = "table")]
@@ -300,22 +300,11 @@ pub struct ReportArgs {
     pub page: crate::report::html::Context,
 }
 
+/// Where a report goes, and how the cells are probed (`verify`, `test`).
 #[derive(Debug, clap::Args)]
 pub struct OutputArgs {
-    /// table, json, junit, markdown (a CI job summary) or html (one self-contained page).
-    #[arg(long, default_value = "table")]
-    pub format: Format,
-    /// Write the report to FILE (in --format); the table still goes to standard output.
-    #[arg(long)]
-    pub output: Option<PathBuf>,
-    /// `-v`: the table and Markdown list every failing host pair (set from
-    /// the global flag, not an argument of its own).
-    #[arg(skip)]
-    pub verbose: bool,
-    /// The topologies and parameters an HTML report shows (set by the
-    /// command, not an argument).
-    #[arg(skip)]
-    pub page: crate::report::html::Context,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Probe timeout in milliseconds (50 to 60000): a dropped probe costs exactly this.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(TIMEOUT_MS))]
     pub timeout: u64,

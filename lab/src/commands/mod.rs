@@ -126,7 +126,8 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             isolate,
             output,
         } => {
-            let output = crate::cli::OutputArgs { verbose, ..output };
+            let mut output = output;
+            output.report.verbose = verbose;
             verify::verify(lab, phase, isolate, output).await
         }
         Command::Explain {
@@ -158,12 +159,9 @@ pub async fn run(cli: Cli) -> Result<Outcome> {
             let output = crate::cli::ReportArgs { verbose, ..output };
             scan::scan(args, output).await
         }
-        Command::Test(args) => {
-            let output = crate::cli::OutputArgs {
-                verbose,
-                ..args.output
-            };
-            verify::test(crate::cli::TestArgs { output, ..args }).await
+        Command::Test(mut args) => {
+            args.output.report.verbose = verbose;
+            verify::test(args).await
         }
         Command::Observe {
             lab,

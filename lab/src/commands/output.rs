@@ -25,19 +25,7 @@ impl OutputArgs {
     /// Checks before a run that `--output` can be written, so that a bad
     /// path costs no lab and no probing; leaves nothing behind.
     pub(super) fn check(&self) -> Result<()> {
-        match &self.output {
-            None => Ok(()),
-            Some(path) => check_writable(path),
-        }
-    }
-
-    pub(super) fn report(&self) -> ReportArgs {
-        ReportArgs {
-            format: self.format,
-            output: self.output.clone(),
-            verbose: self.verbose,
-            page: self.page.clone(),
-        }
+        self.report.check()
     }
 }
 
@@ -150,7 +138,7 @@ fn check_writable(path: &std::path::Path) -> Result<()> {
 }
 
 pub(super) fn finish(output: &OutputArgs, reports: &[Report], errors: Vec<Error>) -> Outcome {
-    finish_all(&output.report(), reports, &[], errors)
+    finish_all(&output.report, reports, &[], errors)
 }
 
 /// The outcome of a run with verification reports, scan reports, or both.

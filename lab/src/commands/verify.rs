@@ -62,7 +62,7 @@ pub(super) async fn verify(
     }
     let reports = result?;
     let mut output = output;
-    if output.format == Format::Html {
+    if output.report.format == Format::Html {
         // The lab as placed (its subnets, interface names and applied rule
         // files); a lab gone by now is shown without its drawing.
         let placed = rt.find_lab(&lab).await.ok().map(|info| info.scenario);
@@ -74,7 +74,7 @@ pub(super) async fn verify(
         if let Some(sc) = &placed {
             page = page.with_scenario(sc);
         }
-        output.page = page;
+        output.report.page = page;
     }
     Ok(finish(&output, &reports, Vec::new()))
 }
@@ -137,7 +137,7 @@ pub(super) async fn test(args: TestArgs) -> Result<Outcome> {
         }
     }
     let mut output = output;
-    if output.format == Format::Html {
+    if output.report.format == Format::Html {
         let mut extra = vec![("scenarios".to_string(), names.join(", "))];
         for o in &inputs.rulesets {
             extra.push(("rule set".to_string(), o.to_string()));
@@ -150,7 +150,7 @@ pub(super) async fn test(args: TestArgs) -> Result<Outcome> {
         for sc in &loaded {
             page = page.with_scenario(sc);
         }
-        output.page = page;
+        output.report.page = page;
     }
     let rt = DockerBackend::connect().await?;
     let opts = TestOptions {
@@ -194,14 +194,14 @@ pub(super) async fn test(args: TestArgs) -> Result<Outcome> {
     }
     Ok(match &base {
         Some(base) => super::observe::finish_with_baseline(
-            &output.report(),
+            &output.report,
             &reports,
             &scans,
             errors,
             base,
             baseline.fail_on_change,
         ),
-        None => finish_all(&output.report(), &reports, &scans, errors),
+        None => finish_all(&output.report, &reports, &scans, errors),
     })
 }
 
