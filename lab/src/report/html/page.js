@@ -26,6 +26,29 @@
     return e;
   }
 
+  // "tcp/22", "tcp/25", "tcp/26", "udp/53" -> "tcp 22,25-26; udp 53", as the
+  // terminal report says ports. A scan's rows ("tcp 1-21") stay as written.
+  function portsWords(ports) {
+    var by = {}, order = [], rest = [];
+    ports.forEach(function (p) {
+      var m = /^([a-z]+)\/(\d+)$/.exec(p);
+      if (!m) { rest.push(p); return; }
+      if (!by[m[1]]) { by[m[1]] = []; order.push(m[1]); }
+      by[m[1]].push(Number(m[2]));
+    });
+    var out = order.map(function (proto) {
+      var ns = by[proto].sort(function (a, b) { return a - b; }), runs = [], i = 0;
+      while (i < ns.length) {
+        var j = i;
+        while (j + 1 < ns.length && ns[j + 1] === ns[j] + 1) { j++; }
+        runs.push(i === j ? String(ns[i]) : ns[i] + "-" + ns[j]);
+        i = j + 1;
+      }
+      return proto + " " + runs.join(",");
+    });
+    return out.concat(rest).join("; ");
+  }
+
   function open(td) {
     var section = td.closest("section.view");
     var view = data.views[Number(section.dataset.view)];
@@ -69,7 +92,7 @@
       detail.appendChild(table);
       whys.forEach(function (w) {
         var ports = cell.filter(function (r) { return r[6] === w; }).map(function (r) { return r[0]; });
-        detail.appendChild(el("h3", "Why: " + ports.join(", ")));
+        detail.appendChild(el("h3", "Why " + portsWords(ports)));
         detail.appendChild(el("pre", view.whys[w]));
       });
     }
