@@ -147,6 +147,8 @@ fn apply_replaces_rule_sets_all_or_nothing_and_is_what_verify_and_status_see() {
         )),
         "{out}"
     );
+    // Files that name hosts by their defines have nothing to note.
+    assert!(!out.contains("note:"), "{out}");
     let leaks = vec![
         "ams>agent-1 tcp/445 leak".to_string(),
         "ams>agent-2 tcp/445 leak".to_string(),
@@ -168,6 +170,19 @@ fn apply_replaces_rule_sets_all_or_nothing_and_is_what_verify_and_status_see() {
     assert!(status_row(lab, "gw-mgmt").contains(&format!("{extra_mgmt} ")));
     assert!(status_row(lab, "gw-mgmt").contains("in place"));
 
+    // (b2) An address no segment holds is loaded, and noted at its line.
+    let stray = fixture("rulesets/s3-gw-mgmt-stray-address.nft");
+    let o = run(&["apply", lab, "--ruleset", &format!("gw-mgmt={stray}")]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains(&format!(
+            "note: {stray}:12: 10.99.99.99 is on none of lab {lab}'s segments (mgmt "
+        )) && out.contains("rules that match it match no lab host"),
+        "{out}"
+    );
+    assert!(status_row(lab, "gw-mgmt").contains(&format!("{stray} ")));
+
     // (d) A lab with a node stopped is not running: apply and watch say
     // so (exit 2, the lab named) and change nothing.
     docker(&["stop", "-t", "0", &container(lab, "storage")]);
@@ -184,7 +199,7 @@ fn apply_replaces_rule_sets_all_or_nothing_and_is_what_verify_and_status_see() {
             "{verb}: {err}"
         );
     }
-    assert!(status_row(lab, "gw-mgmt").contains(&format!("{extra_mgmt} ")));
+    assert!(status_row(lab, "gw-mgmt").contains(&format!("{stray} ")));
 }
 
 #[test]

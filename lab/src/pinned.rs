@@ -152,6 +152,52 @@ pub fn hard_coded(sc: &Scenario) -> Vec<Pin> {
     pins
 }
 
+/// A literal of a rule file in the private ranges labs are made from that
+/// is on none of the lab's segments: a rule matching it matches no lab
+/// host (a customer's other networks, or the scenario's own addresses in a
+/// lab seglab moved to free subnets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stray {
+    pub file: String,
+    pub line: usize,
+    pub literal: String,
+}
+
+impl fmt::Display for Stray {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.literal)
+    }
+}
+
+/// The ranges lab segments come from (RFC 1918 and the benchmarking range
+/// seglab places labs in); an address elsewhere (a public one, loopback,
+/// multicast) is not taken for a lab's.
+const LAB_RANGES: [&str; 4] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+];
+
+/// Every [`Stray`] of `file` in the lab of scenario `sc` (as placed).
+pub fn strays(sc: &Scenario, file: &RuleFile) -> Vec<Stray> {
+    let ranges: Vec<Ipv4Net> = LAB_RANGES
+        .iter()
+        .map(|r| r.parse().expect("a valid range"))
+        .collect();
+    literals(&file.text)
+        .into_iter()
+        .filter(|l| l.net.prefix_len() > 0)
+        .filter(|l| ranges.iter().any(|r| r.contains(&l.net)))
+        .filter(|l| !sc.segments.iter().any(|s| overlaps(&s.subnet, &l.net)))
+        .map(|l| Stray {
+            file: file.file.clone(),
+            line: l.line,
+            literal: l.text,
+        })
+        .collect()
+}
+
 /// Something of the machine that holds a subnet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Taken {
@@ -335,6 +381,43 @@ mod tests {
                 "{b}"
             );
         }
+    }
+
+    #[test]
+    fn strays_are_lab_range_literals_on_no_segment_of_the_lab() {
+        // scenario-2's segments are 198.18.20.0/24 .. 198.18.24.0/24; the
+        // lab moved to 198.19.x would leave every one of them stray.
+        let sc = scenario("");
+        let file = rule_file(
+            "new.nft",
+            "ip daddr 198.18.21.7 accept
+             ip daddr 198.19.21.7 accept
+             ip saddr 10.70.1.0/24 accept # 10.9.9.9 in a comment
+             ip daddr 8.8.8.8 accept
+             ip saddr 0.0.0.0/0 drop
+             ip saddr 198.18.0.0/16 accept
+",
+        );
+        assert_eq!(
+            strays(&sc, &file)
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            vec!["new.nft:2: 198.19.21.7", "new.nft:3: 10.70.1.0/24"]
+        );
+        let mut moved = sc.clone();
+        for s in &mut moved.segments {
+            s.subnet = format!("198.19.{}.0/24", s.subnet.network().octets()[2])
+                .parse()
+                .unwrap();
+        }
+        assert_eq!(
+            strays(&moved, &file)
+                .iter()
+                .map(|s| s.line)
+                .collect::<Vec<_>>(),
+            vec![1, 3, 6]
+        );
     }
 
     #[test]

@@ -4,17 +4,40 @@ use super::Outcome;
 use crate::error::Result;
 use crate::lab::{apply as lab_apply, RulesetOverride};
 use crate::runtime::docker::DockerBackend;
+use crate::runtime::LabBackend;
 
 pub(super) async fn apply(lab: &str, rulesets: &[RulesetOverride]) -> Result<Outcome> {
     let rt = DockerBackend::connect().await?;
     let changes = lab_apply::apply(&rt, lab, rulesets).await?;
     let mut out: Vec<String> = changes.iter().map(|c| c.describe()).collect();
+    // An address written in a new file that no lab segment holds: the
+    // rules naming it match no host here (the file may have been written
+    // for the scenario's subnets while this lab runs on others).
+    if let Ok(info) = rt.find_lab(lab).await {
+        for c in &changes {
+            for s in crate::pinned::strays(&info.scenario, &c.new) {
+                out.push(format!(
+                    "note: {s} is on none of lab {lab}'s segments ({}): rules that match it match no lab host",
+                    segments_words(&info.scenario)
+                ));
+            }
+        }
+    }
     let loaded = changes.iter().filter(|c| c.phase.is_none()).count();
     out.push(format!(
         "lab {lab}: {loaded} rule set{} replaced, scenario recorded; seglab verify {lab}",
         if loaded == 1 { "" } else { "s" }
     ));
     Ok(out.join("\n").into())
+}
+
+/// `mgmt 198.18.30.0/24, sensitive 198.18.31.0/24`.
+fn segments_words(sc: &crate::scenario::Scenario) -> String {
+    sc.segments
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.subnet))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) async fn watch(
