@@ -52,6 +52,26 @@ impl Default for Params {
     }
 }
 
+impl Params {
+    /// The parameters of `self` that differ from `file`'s, as `--param`
+    /// pairs: what a lab was given on the command line at `up` beyond its
+    /// scenario file.
+    pub fn overrides_of(&self, file: &Params) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if self.console_port != file.console_port {
+            out.push(("console_port".to_string(), self.console_port.to_string()));
+        }
+        if self.release != file.release {
+            let r = match self.release {
+                Release::U2 => "u2",
+                Release::U1 => "u1",
+            };
+            out.push(("release".to_string(), r.to_string()));
+        }
+        out
+    }
+}
+
 impl ParamLookup for Params {
     fn port_param(&self, name: &str) -> Option<u16> {
         (name == "console_port").then_some(self.console_port)

@@ -290,3 +290,86 @@ async fn watch_prints_the_cell_a_save_changed_and_ends_when_cancelled() {
     );
     assert!(lines.last().unwrap().starts_with("FAIL "), "{lines:?}");
 }
+
+/// `watch` of a lab brought up with `--param console_port=9000`: a save
+/// of its scenario file (a new title) reloads it with that parameter, so the
+/// plan still probes 9000 and no cell changes (reloaded without it, the
+/// console flow's cells would move back to 9877).
+#[tokio::test]
+async fn a_reloaded_scenario_file_keeps_the_labs_params() {
+    use std::cell::RefCell;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/scenario-3");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    let yaml = dir.path().join("scenario.yaml");
+    let params = [("console_port".to_string(), "9000".to_string())];
+    let sc = crate::scenario::Source::open(&yaml.to_string_lossy())
+        .unwrap()
+        .load(&params)
+        .unwrap();
+    let open = crate::plan::plan(&sc, None)
+        .unwrap()
+        .cells
+        .iter()
+        .filter(|c| c.expected == crate::plan::Expected::Open)
+        .map(|c| (c.src.clone(), c.dst.clone(), c.proto, c.port))
+        .collect();
+    assert!(
+        crate::plan::probe_ports(&sc).iter().any(|k| k.port == 9000),
+        "the console port moved"
+    );
+    let b = super::fake_tests::faithful(open, false);
+    let lab = up(&b, &sc).await;
+    let lines = RefCell::new(Vec::<String>::new());
+    let say = |l: crate::watch::Line| {
+        let (crate::watch::Line::Out(s) | crate::watch::Line::Err(s)) = l;
+        lines.borrow_mut().push(s.to_string());
+    };
+    let cancel = crate::cancel::Cancel::never();
+    let summaries = |lines: &RefCell<Vec<String>>| {
+        lines
+            .borrow()
+            .iter()
+            .filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL "))
+            .count()
+    };
+    let drive = async {
+        for _ in 0..500 {
+            if summaries(&lines) >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // A save that changes nothing the plan depends on (the title).
+        let text = std::fs::read_to_string(&yaml).unwrap();
+        let edited = text.replacen("title: ", "title: Edited - ", 1);
+        assert_ne!(edited, text);
+        std::fs::write(&yaml, edited).unwrap();
+        for _ in 0..500 {
+            if summaries(&lines) >= 2 || lines.borrow().iter().any(|l| l.contains("down")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        cancel.cancel();
+    };
+    let opts = super::fake_tests::opts();
+    let (watched, ()) = tokio::join!(
+        crate::watch::watch(&b, &lab, &[], opts, &say, &cancel),
+        drive
+    );
+    watched.unwrap();
+    let lines = lines.borrow().clone();
+    assert_eq!(summaries(&RefCell::new(lines.clone())), 2, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| !l.starts_with("+ ") && !l.starts_with("- ") && !l.starts_with("~ ")),
+        "{lines:?}"
+    );
+    assert!(lines.last().unwrap().starts_with("PASS "), "{lines:?}");
+}

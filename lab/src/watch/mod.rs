@@ -47,6 +47,9 @@ struct Watch<'a, B: LabBackend> {
     /// The scenario file as it was when watching started (what the lab's
     /// topology was built from), if it could be read.
     base: Option<Scenario>,
+    /// The `--param`s the lab was brought up with, given again to every
+    /// reload of its scenario file.
+    params: Vec<(String, String)>,
     /// The cells of the previous run.
     cells: crate::diff::Cells,
 }
@@ -128,9 +131,17 @@ pub async fn watch<B: LabBackend>(
     // Checked (and read) before anything is watched: bad input ends here.
     let (_, initial) = lab_apply::changes(&info.scenario, given)?;
     let mut fw = files::FileWatch::new(&watched.keys().cloned().collect())?;
+    // The `--param`s the lab was brought up with are what its parameters
+    // differ in from its file's: each reload of the file keeps them, or a
+    // saved file would reset them (and move the services they place).
+    let mut params = Vec::new();
     let base = watched.values().flatten().find_map(|t| match t {
         Target::Scenario(p) => Source::open(&p.to_string_lossy())
-            .and_then(|s| s.load(&[]))
+            .and_then(|s| {
+                let file = s.load(&[])?;
+                params = info.scenario.params.overrides_of(&file.params);
+                s.load(&params)
+            })
             .map_err(|e| say(Line::Err(&format!("watch: {e}"))))
             .ok(),
         Target::Rules(_) => None,
@@ -142,6 +153,7 @@ pub async fn watch<B: LabBackend>(
         opts,
         say,
         base,
+        params,
         cells: crate::diff::Cells::default(),
     };
     let names: Vec<String> = watched
@@ -260,7 +272,8 @@ impl<B: LabBackend> Watch<'_, B> {
     /// A saved scenario file: reloaded, and what a running lab can take of
     /// it applied and recorded. True when the lab changed.
     async fn on_scenario(&mut self, running: &Scenario, path: &Path) -> bool {
-        let loaded = match Source::open(&path.to_string_lossy()).and_then(|s| s.load(&[])) {
+        let loaded = match Source::open(&path.to_string_lossy()).and_then(|s| s.load(&self.params))
+        {
             Ok(sc) => sc,
             Err(e) => {
                 self.err(&e.into());
