@@ -218,6 +218,35 @@ async fn a_phase_file_only_changes_the_record() {
         .any(|r| r.gateway == "gw-mgmt" && r.open.file == p));
 }
 
+/// What a watch said, kept for the test.
+type Said = std::cell::RefCell<Vec<String>>;
+
+fn record(lines: &Said) -> impl Fn(crate::watch::Line) + '_ {
+    move |l| {
+        let (crate::watch::Line::Out(s) | crate::watch::Line::Err(s)) = l;
+        lines.borrow_mut().push(s.to_string());
+    }
+}
+
+fn summaries(lines: &Said) -> usize {
+    lines
+        .borrow()
+        .iter()
+        .filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL "))
+        .count()
+}
+
+/// Waits (10 s at most) until the watch has said `n` summary lines.
+async fn wait_for(lines: &Said, n: usize) {
+    for _ in 0..500 {
+        if summaries(lines) >= n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("no summary line {n}: {:?}", lines.borrow());
+}
+
 /// `watch` against the fake: a gateway that obeys its file (a file that
 /// says LEAK lets ams reach agent-1 on tcp/445), saved once; the run after
 /// the save prints that cell alone, and cancelling ends the watch.
@@ -225,8 +254,6 @@ async fn a_phase_file_only_changes_the_record() {
 async fn watch_prints_the_cell_a_save_changed_and_ends_when_cancelled() {
     use crate::node_contract::Proto;
     use crate::probe::Observed;
-    use std::cell::RefCell;
-    use std::time::Duration;
     let (sc, open) = policy("scenario-3");
     let dir = tempfile::tempdir().unwrap();
     let path = file(&dir, "gw-mgmt.nft", "table inet filter { }\n");
@@ -244,26 +271,9 @@ async fn watch_prints_the_cell_a_save_changed_and_ends_when_cancelled() {
         }
     });
     let lab = up(&b, &sc).await;
-    let lines = RefCell::new(Vec::<String>::new());
-    let say = |l: crate::watch::Line| {
-        let (crate::watch::Line::Out(s) | crate::watch::Line::Err(s)) = l;
-        lines.borrow_mut().push(s.to_string());
-    };
+    let lines = Said::default();
+    let say = record(&lines);
     let cancel = crate::cancel::Cancel::never();
-    async fn wait_for(lines: &RefCell<Vec<String>>, n: usize) {
-        for _ in 0..500 {
-            let summaries = lines
-                .borrow()
-                .iter()
-                .filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL "))
-                .count();
-            if summaries >= n {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("no summary line {n}: {:?}", lines.borrow());
-    }
     let drive = async {
         wait_for(&lines, 1).await;
         std::fs::write(&path, "table inet filter { } # LEAK\n").unwrap();
@@ -297,8 +307,6 @@ async fn watch_prints_the_cell_a_save_changed_and_ends_when_cancelled() {
 /// console flow's cells would move back to 9877).
 #[tokio::test]
 async fn a_reloaded_scenario_file_keeps_the_labs_params() {
-    use std::cell::RefCell;
-    use std::time::Duration;
     let dir = tempfile::tempdir().unwrap();
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/scenario-3");
     for e in std::fs::read_dir(&src).unwrap() {
@@ -324,37 +332,17 @@ async fn a_reloaded_scenario_file_keeps_the_labs_params() {
     );
     let b = super::fake_tests::faithful(open, false);
     let lab = up(&b, &sc).await;
-    let lines = RefCell::new(Vec::<String>::new());
-    let say = |l: crate::watch::Line| {
-        let (crate::watch::Line::Out(s) | crate::watch::Line::Err(s)) = l;
-        lines.borrow_mut().push(s.to_string());
-    };
+    let lines = Said::default();
+    let say = record(&lines);
     let cancel = crate::cancel::Cancel::never();
-    let summaries = |lines: &RefCell<Vec<String>>| {
-        lines
-            .borrow()
-            .iter()
-            .filter(|l| l.starts_with("PASS ") || l.starts_with("FAIL "))
-            .count()
-    };
     let drive = async {
-        for _ in 0..500 {
-            if summaries(&lines) >= 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for(&lines, 1).await;
         // A save that changes nothing the plan depends on (the title).
         let text = std::fs::read_to_string(&yaml).unwrap();
         let edited = text.replacen("title: ", "title: Edited - ", 1);
         assert_ne!(edited, text);
         std::fs::write(&yaml, edited).unwrap();
-        for _ in 0..500 {
-            if summaries(&lines) >= 2 || lines.borrow().iter().any(|l| l.contains("down")) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for(&lines, 2).await;
         cancel.cancel();
     };
     let opts = super::fake_tests::opts();
@@ -363,8 +351,8 @@ async fn a_reloaded_scenario_file_keeps_the_labs_params() {
         drive
     );
     watched.unwrap();
+    assert_eq!(summaries(&lines), 2, "{:?}", lines.borrow());
     let lines = lines.borrow().clone();
-    assert_eq!(summaries(&RefCell::new(lines.clone())), 2, "{lines:?}");
     assert!(
         lines
             .iter()
