@@ -728,6 +728,7 @@ pub(crate) mod tests {
 
     #[test]
     fn exec_interactive_runs_in_the_namespace() {
+        let _one = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
         let Some(ns) = TestNs::new() else { return };
         let argv: Vec<String> = ["nft", "add", "table", "inet", "seglab_exec"]
             .map(String::from)
@@ -745,12 +746,56 @@ pub(crate) mod tests {
         assert!(!exec_interactive(ns.pid(), &argv).unwrap().success());
     }
 
+    /// The signal dispositions are the process's: the tests that change
+    /// them (through `exec_interactive`) take turns.
+    static SIGNALS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// This process's SIGINT and SIGQUIT as a terminal's foreground
+    /// process has them (default), whatever it inherited: a test run
+    /// started in the background of a non-interactive shell inherits them
+    /// ignored, and `exec_interactive` passes on what seglab had, as
+    /// system(3) does. Puts the inherited ones back when dropped.
+    struct TerminalSignals(Vec<(libc::c_int, libc::sigaction)>);
+
+    impl TerminalSignals {
+        fn new() -> TerminalSignals {
+            let mut saved = Vec::new();
+            for sig in [libc::SIGINT, libc::SIGQUIT] {
+                let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+                assert_eq!(
+                    unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) },
+                    0
+                );
+                if old.sa_sigaction == libc::SIG_IGN {
+                    let mut dfl: libc::sigaction = unsafe { std::mem::zeroed() };
+                    dfl.sa_sigaction = libc::SIG_DFL;
+                    assert_eq!(
+                        unsafe { libc::sigaction(sig, &dfl, std::ptr::null_mut()) },
+                        0
+                    );
+                    saved.push((sig, old));
+                }
+            }
+            TerminalSignals(saved)
+        }
+    }
+
+    impl Drop for TerminalSignals {
+        fn drop(&mut self) {
+            for (sig, old) in &self.0 {
+                unsafe { libc::sigaction(*sig, old, std::ptr::null_mut()) };
+            }
+        }
+    }
+
     /// `exec` ignores Ctrl-C and Ctrl-\\ while it waits, as system(3)
     /// does, and the program gets them with their default effect.
     #[test]
     fn exec_interactive_ignores_interrupts_while_the_program_runs() {
         use std::os::unix::process::ExitStatusExt;
+        let _one = SIGNALS.lock().unwrap_or_else(|e| e.into_inner());
         let Some(ns) = TestNs::new() else { return };
+        let _terminal = TerminalSignals::new();
         // The program interrupts seglab (its parent: this test process),
         // then itself. Without the fix this test process dies of SIGINT.
         let argv: Vec<String> = [
