@@ -4,23 +4,22 @@ use super::Outcome;
 use crate::error::Result;
 use crate::lab::{apply as lab_apply, RulesetOverride};
 use crate::runtime::docker::DockerBackend;
-use crate::runtime::LabBackend;
 
 pub(super) async fn apply(lab: &str, rulesets: &[RulesetOverride]) -> Result<Outcome> {
     let rt = DockerBackend::connect().await?;
-    let changes = lab_apply::apply(&rt, lab, rulesets).await?;
+    let info = lab_apply::running_lab(&rt, lab).await?;
+    let changes = lab_apply::apply_to(&rt, &info, rulesets).await?;
     let mut out: Vec<String> = changes.iter().map(|c| c.describe()).collect();
     // An address written in a new file that no lab segment holds: the
     // rules naming it match no host here (the file may have been written
-    // for the scenario's subnets while this lab runs on others).
-    if let Ok(info) = rt.find_lab(lab).await {
-        for c in &changes {
-            for s in crate::pinned::strays(&info.scenario, &c.new) {
-                out.push(format!(
-                    "note: {s} is on none of lab {lab}'s segments ({}): rules that match it match no lab host",
-                    segments_words(&info.scenario)
-                ));
-            }
+    // for the scenario's subnets while this lab runs on others). `apply`
+    // changes rule sets, never segments, so the lab as found says.
+    for c in &changes {
+        for s in crate::pinned::strays(&info.scenario, &c.new) {
+            out.push(format!(
+                "note: {s} is on none of lab {lab}'s segments ({}): rules that match it match no lab host",
+                segments_words(&info.scenario)
+            ));
         }
     }
     let loaded = changes.iter().filter(|c| c.phase.is_none()).count();

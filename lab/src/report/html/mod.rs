@@ -89,14 +89,12 @@ pub fn views<'a>(page: &Page<'a>) -> Vec<View<'a>> {
 }
 
 /// The counts of a terminal summary line (`600 probes: 242 passed, …`):
-/// the page says PASS or FAIL and the label beside it already, and has
-/// no columns to pad.
+/// the page says the result (PASS, FAIL, OBSERVED) and the label beside
+/// it already, and has no columns to pad.
 fn counts(line: &str, label: &str) -> String {
     let words = line.split_whitespace().collect::<Vec<_>>().join(" ");
-    let rest = words
-        .strip_prefix("PASS ")
-        .or_else(|| words.strip_prefix("FAIL "))
-        .unwrap_or(&words);
+    // The first word is the result: PASS, FAIL or OBSERVED.
+    let rest = words.split_once(' ').map_or(words.as_str(), |(_, r)| r);
     rest.strip_prefix(label)
         .unwrap_or(rest)
         .trim_start()
@@ -126,12 +124,7 @@ pub fn html(page: &Page) -> String {
 /// the open ports of each host pair, judged against no policy.
 pub fn observation_html(obs: &crate::observe::Observation, ctx: &Context) -> String {
     let line = crate::observe::render::summary_line(obs);
-    let prefix = format!("OBSERVED {} / {}", obs.scenario, obs.phase);
-    let summary = line
-        .strip_prefix(&prefix)
-        .unwrap_or(&line)
-        .trim_start()
-        .to_string();
+    let summary = counts(&line, &format!("{} / {}", obs.scenario, obs.phase));
     let view = model::observe_view(obs, summary, ctx.topologies.get(&obs.scenario));
     page::document(
         &format!("seglab observation: {}", obs.scenario),

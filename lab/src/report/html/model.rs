@@ -102,7 +102,10 @@ pub struct PortRow {
     pub port: String,
     pub expected: &'static str,
     pub observed: &'static str,
-    pub verdict: &'static str,
+    /// The verdict (or, in an observation, what was seen).
+    pub seen: CellVerdict,
+    /// Ports the row covers: 1, or a scanned run's length.
+    pub ports: u64,
     /// `flow 5`, `no flow`, or the plan's reason (`same segment`).
     pub flow: String,
     /// Who answered, where it matters (a misrouted cell), or why the cell
@@ -116,7 +119,7 @@ impl Serialize for PortRow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         (
             &self.port,
-            self.verdict,
+            self.seen.as_str(),
             self.expected,
             self.observed,
             &self.flow,
@@ -152,14 +155,15 @@ impl PairCell {
     /// Failing rows first, worst first; in port order otherwise.
     fn sort(&mut self) {
         self.rows
-            .sort_by_key(|r| std::cmp::Reverse(rank(r.verdict)));
+            .sort_by_key(|r| std::cmp::Reverse(r.seen.severity()));
     }
 
-    fn add(&mut self, v: Verdict, ports: u64, row: PortRow) {
-        self.verdict = self.verdict.worst(CellVerdict::Probed(v));
-        self.total += ports;
-        if v != Verdict::Pass {
-            self.failed += ports;
+    /// Adds `row`, counted as failing (in an observation: open) or not.
+    fn add(&mut self, row: PortRow, failed: bool) {
+        self.verdict = self.verdict.worst(row.seen);
+        self.total += row.ports;
+        if failed {
+            self.failed += row.ports;
         }
         self.rows.push(row);
     }
@@ -172,25 +176,6 @@ impl PairCell {
             self.failed as f64 / self.total as f64
         }
     }
-}
-
-/// A row's verdict's severity (see [`CellVerdict::severity`]).
-fn rank(verdict: &str) -> u8 {
-    [
-        Verdict::Pass,
-        Verdict::HostDown,
-        Verdict::PathDown,
-        Verdict::Error,
-        Verdict::WrongBlock,
-        Verdict::Missing,
-        Verdict::Misrouted,
-        Verdict::Leak,
-    ]
-    .into_iter()
-    .map(CellVerdict::Probed)
-    .chain([CellVerdict::Open, CellVerdict::Closed])
-    .find(|v| v.as_str() == verdict)
-    .map_or(0, CellVerdict::severity)
 }
 
 /// Verification, scan, or observation.
@@ -359,7 +344,8 @@ pub fn verify_view<'a>(r: &Report, summary: String, topology: Option<&'a Topolog
             port: format!("{}/{}", c.proto, c.port),
             expected: c.expected.as_str(),
             observed: c.observed.as_str(),
-            verdict: c.verdict.as_str(),
+            seen: CellVerdict::Probed(c.verdict),
+            ports: 1,
             flow: flow_words(c.flow),
             note,
             why,
@@ -367,7 +353,7 @@ pub fn verify_view<'a>(r: &Report, summary: String, topology: Option<&'a Topolog
         cells
             .entry((c.src.clone(), c.dst.clone()))
             .or_default()
-            .add(c.verdict, 1, row);
+            .add(row, c.verdict != Verdict::Pass);
     }
     let names = r
         .results
@@ -402,7 +388,8 @@ pub fn scan_view<'a>(r: &ScanReport, summary: String, topology: Option<&'a Topol
                 port,
                 expected: s.expected.as_str(),
                 observed: s.observed.as_str(),
-                verdict: s.verdict.as_str(),
+                seen: CellVerdict::Probed(s.verdict),
+                ports: s.len(),
                 flow: match s.flow {
                     Some(f) => format!("flow {f}"),
                     None => s.reason.clone(),
@@ -410,7 +397,7 @@ pub fn scan_view<'a>(r: &ScanReport, summary: String, topology: Option<&'a Topol
                 note: s.detail.clone().unwrap_or_default(),
                 why: None,
             };
-            cell.add(s.verdict, s.len(), row);
+            cell.add(row, s.verdict != Verdict::Pass);
         }
     }
     let names = r
@@ -450,17 +437,12 @@ pub fn observe_view<'a>(
             Observed::PathDown => CellVerdict::Probed(Verdict::PathDown),
             Observed::Error => CellVerdict::Probed(Verdict::Error),
         };
-        cell.verdict = cell.verdict.worst(seen);
-        cell.total += 1;
-        // "Failed" counts the open ports here: what the heat map shows.
-        if c.observed == Observed::Open {
-            cell.failed += 1;
-        }
-        cell.rows.push(PortRow {
+        let row = PortRow {
             port: format!("{}/{}", c.proto, c.port),
             expected: "",
             observed: c.observed.as_str(),
-            verdict: seen.as_str(),
+            seen,
+            ports: 1,
             flow: String::new(),
             note: c
                 .responder
@@ -469,7 +451,9 @@ pub fn observe_view<'a>(
                 .or_else(|| c.detail.clone())
                 .unwrap_or_default(),
             why: None,
-        });
+        };
+        // The heat map of an observation shows its open ports.
+        cell.add(row, c.observed == Observed::Open);
     }
     let names = obs
         .cells
@@ -483,6 +467,6 @@ pub fn observe_view<'a>(
         summary,
         notes: &obs.notes,
     };
-    // Open ports first (see `rank`), in port order.
+    // Open ports first (the worst `seen`), in port order.
     view(head, topology, names, &segments, cells, Vec::new())
 }

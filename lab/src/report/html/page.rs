@@ -64,12 +64,12 @@ fn cell_title(src: &str, dst: &str, cell: &PairCell, kind: ViewKind) -> String {
     let unit = if scan { "ports" } else { "probes" };
     let mut by: Vec<(&str, u64)> = Vec::new();
     for r in &cell.rows {
-        let n = if scan { port_count(&r.port) } else { 1 };
+        let n = r.ports;
         // An observation's rows say what was seen, not a verdict.
         let word = if kind == ViewKind::Observe {
             r.observed
         } else {
-            r.verdict
+            r.seen.as_str()
         };
         match by.iter_mut().find(|(v, _)| *v == word) {
             Some((_, k)) => *k += n,
@@ -78,18 +78,6 @@ fn cell_title(src: &str, dst: &str, cell: &PairCell, kind: ViewKind) -> String {
     }
     let parts: Vec<String> = by.iter().map(|(v, n)| format!("{n} {v}")).collect();
     format!("{src} → {dst}: {} {unit}, {}", cell.total, parts.join(", "))
-}
-
-/// Ports in a row's `tcp 1-21` or `tcp/445`.
-fn port_count(port: &str) -> u64 {
-    let range = port.rsplit([' ', '/']).next().unwrap_or("");
-    match range.split_once('-') {
-        Some((a, b)) => match (a.parse::<u64>(), b.parse::<u64>()) {
-            (Ok(a), Ok(b)) if b >= a => b - a + 1,
-            _ => 1,
-        },
-        None => 1,
-    }
 }
 
 /// The cell's background: its worst verdict, darker the larger the share
